@@ -1,0 +1,43 @@
+# Two commands do everything on a fresh machine:
+#   make demo   set up, then play a student who finished modules 01-04 and unlocked 1957
+#   make test   set up if needed, then run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SETUP  := $(VENV)/.installed
+DEMO   := .tito/demo
+
+.PHONY: setup demo test stubs check-stubs clean
+
+setup: $(SETUP)
+
+$(SETUP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $(SETUP)
+
+# The demo student's files are copies of the reference solutions in a scratch folder, and the
+# demo keeps its own progress: your modules/ and .tito/progress.json are never touched.
+demo: setup
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	cp -r solutions $(DEMO)/modules
+	@echo "== a student who has just started =="
+	TITO_MODULES_DIR=$(DEMO)/modules TITO_STATE_DIR=$(DEMO) $(BIN)/tito status
+	@echo "== the student finishes modules 01-04 and checks them =="
+	TITO_MODULES_DIR=$(DEMO)/modules TITO_STATE_DIR=$(DEMO) $(BIN)/tito check --all
+	@echo "== the 1957 perceptron is unlocked: run it =="
+	TITO_MODULES_DIR=$(DEMO)/modules TITO_STATE_DIR=$(DEMO) $(BIN)/tito milestone run perceptron
+	@echo "== where the student stands now =="
+	TITO_MODULES_DIR=$(DEMO)/modules TITO_STATE_DIR=$(DEMO) $(BIN)/tito status
+
+test: setup
+	$(BIN)/python -m pytest tests/grader tests/milestones -q -p no:cacheprovider
+
+stubs: setup
+	$(BIN)/tito release --stubs
+
+check-stubs: setup
+	$(BIN)/tito release --check
+
+clean:
+	rm -rf $(VENV) .tito/demo

@@ -1,0 +1,1 @@
+"""tito: the grader of the TinyTorch course (see `tito --help`)."""

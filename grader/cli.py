@@ -1,0 +1,204 @@
+"""`tito`: the command line of the course. Each command parses, calls one grader module, shows."""
+
+from __future__ import annotations
+
+import copy
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from . import display
+from .checkpoint import SourceChoice, run_checkpoint
+from .doctor import run_doctor
+from .errors import TitoError
+from .manifest import Manifest, Module, load_manifest
+from .milestones import PRESETS, newly_unlocked, run_milestone
+from .progress import ModuleResult, now, store_for
+from .stubs import stub_reports, write_stubs
+from .workspace import file_sha256, reset_module
+
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)  # one line, however narrow the terminal
+
+
+class TitoGroup(click.Group):
+    """Turns a TitoError anywhere below into one red line and exit code 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except TitoError as error:
+            errors.print(f"[red]error:[/red] {error}")
+            sys.exit(2)
+
+
+def _manifest() -> Manifest:
+    return load_manifest()
+
+
+def _show_warnings(store) -> None:
+    for warning in store.warnings:
+        errors.print(f"[yellow]warning:[/yellow] {warning}")
+    store.warnings.clear()
+
+
+@click.group(cls=TitoGroup)
+def main() -> None:
+    """tito: build tinytorch module by module, check each one, unlock milestones."""
+
+
+@main.command()
+def status() -> None:
+    """Modules (✓ passed, ✗ failed, · not checked, ~ modified since check) and milestones."""
+    manifest = _manifest()
+    store = store_for(manifest.state_dir)
+    progress = store.load()
+    _show_warnings(store)
+    display.print_status(console, manifest, progress)
+
+
+def _check_one(manifest: Manifest, module: Module, choice: SourceChoice, record: bool) -> bool:
+    if not module.available:
+        raise TitoError(f"module {module.id} {module.slug} is not available yet in this course")
+    path = manifest.student_path(module) if choice.source == "modules" else manifest.solution_path(module)
+    if choice.modules_dir is not None:
+        path = choice.modules_dir / module.file
+    if not path.exists():
+        raise TitoError(f"{path} is missing: `tito module reset {module.id}` restores the stub")
+    sha = file_sha256(path)
+    shown = path.relative_to(manifest.root) if path.is_relative_to(manifest.root) else path
+    extra = " with the reference for earlier modules" if choice.reference_deps else ""
+    console.print(f"[bold]Checking {module.id} {module.slug}[/bold] ({shown}{extra})")
+    log_path = manifest.state_dir / "logs" / f"check-{module.folder}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    run = run_checkpoint(manifest, module, choice, on_test=lambda t: display.print_test(console, t), log_path=log_path)
+    display.print_run_summary(console, run, module)
+    if record:
+        store = store_for(manifest.state_dir)
+        with store.update() as progress:
+            before = copy.deepcopy(progress)
+            progress.modules[module.id] = ModuleResult(
+                status="passed" if run.all_passed else "failed", score=run.score(module.points),
+                points=module.points, passed=run.passed_count, total=run.total, checked_at=now(),
+                sha256=sha, reference_deps=choice.reference_deps)
+        _show_warnings(store)
+        for milestone in newly_unlocked(manifest, before, progress):
+            console.print(f"  [bold cyan]🔓 milestone unlocked: {milestone.label}: {milestone.title}[/bold cyan]"
+                          f"  → tito milestone run {milestone.id}")
+    return run.all_passed
+
+
+@main.command()
+@click.argument("module_id", required=False)
+@click.option("--all", "check_all", is_flag=True, help="Check every available module in order.")
+@click.option("--reference-deps", is_flag=True, help="Use the reference solution for every earlier module.")
+@click.option("--source", type=click.Choice(["modules", "solutions"]), default="modules",
+              help="Check the student's files (default) or the reference solutions.")
+@click.option("--stub", is_flag=True, help="Check freshly generated stubs (instructors: every test must fail).")
+def check(module_id: str | None, check_all: bool, reference_deps: bool, source: str, stub: bool) -> None:
+    """Run a module's checkpoint: tito check 05 (or 5, autograd, 05_autograd)."""
+    manifest = _manifest()
+    if check_all == bool(module_id):
+        raise TitoError("give one module id (e.g. `tito check 03`) or --all")
+    modules = manifest.available_modules() if check_all else [manifest.find_module(module_id)]
+    with tempfile.TemporaryDirectory(prefix="tito-stubs-") as stubs_dir:
+        modules_dir = None
+        if stub:
+            if not manifest.has_solutions():
+                raise TitoError("--stub needs solutions/ (an instructor checkout)")
+            write_stubs(manifest, Path(stubs_dir))
+            modules_dir = Path(stubs_dir)
+        choice = SourceChoice(source=source, reference_deps=reference_deps, modules_dir=modules_dir)
+        record = source == "modules" and not stub
+        results = [_check_one(manifest, module, choice, record) for module in modules]
+    sys.exit(0 if all(results) else 1)
+
+
+@main.group()
+def milestone() -> None:
+    """Historical milestones, unlocked by passing modules."""
+
+
+@milestone.command("list")
+def milestone_list() -> None:
+    """Every milestone, what it requires, and whether it is locked."""
+    manifest = _manifest()
+    store = store_for(manifest.state_dir)
+    progress = store.load()
+    _show_warnings(store)
+    display.print_milestone_list(console, manifest, progress)
+
+
+@milestone.command("run")
+@click.argument("milestone_id")
+@click.option("--preset", type=click.Choice(PRESETS), default="default", show_default=True,
+              help="smoke: under a minute; default: reaches the target; full: the long run.")
+def milestone_run(milestone_id: str, preset: str) -> None:
+    """Run an unlocked milestone: tito milestone run perceptron (or 1957)."""
+    manifest = _manifest()
+    store = store_for(manifest.state_dir)
+    progress = store.load()
+    _show_warnings(store)
+    target = manifest.find_milestone(milestone_id)
+    sys.exit(run_milestone(manifest, progress, target, preset))
+
+
+@main.group()
+def module() -> None:
+    """Manage your module files."""
+
+
+@module.command("reset")
+@click.argument("module_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def module_reset(module_id: str, yes: bool) -> None:
+    """Put a module's stub back; your current file is backed up first."""
+    manifest = _manifest()
+    target = manifest.find_module(module_id)
+    if not yes:
+        click.confirm(f"Reset {manifest.modules_dir}/{target.file} to the stub? (a backup is kept)", abort=True)
+    backup = reset_module(manifest, target)
+    if backup:
+        console.print(f"backed up your file to {backup}")
+    console.print(f"{manifest.modules_dir}/{target.file} is the stub again")
+
+
+@main.command()
+def doctor() -> None:
+    """Check the installation and the course folder."""
+    manifest = _manifest()
+    findings = run_doctor(manifest)
+    for finding in findings:
+        mark = "[green]✓[/green]" if finding.ok else "[red]✗[/red]"
+        console.print(f"{mark} {finding.what}: {finding.detail}")
+    sys.exit(0 if all(f.ok for f in findings) else 1)
+
+
+@main.command()
+@click.option("--check", "check_only", is_flag=True, help="Fail if a committed stub differs from its solution's.")
+@click.option("--stubs", "stubs_only", is_flag=True, help="Regenerate the stubs in modules/ from solutions/.")
+def release(check_only: bool, stubs_only: bool) -> None:
+    """Instructor: build student files from the solutions."""
+    manifest = _manifest()
+    if not manifest.has_solutions():
+        raise TitoError("release needs solutions/ (an instructor checkout)")
+    if check_only:
+        stale = [r for r in stub_reports(manifest) if not r.up_to_date]
+        for report in stale:
+            console.print(f"[red]✗[/red] {report.stub_path} differs from what "
+                          f"{manifest.solutions_dir}/{report.module.file} produces")
+        if stale:
+            raise TitoError(f"{len(stale)} stub(s) out of date: run `tito release --stubs` and commit")
+        console.print(f"[green]✓[/green] all {len(manifest.available_modules())} stubs match their solutions")
+        return
+    if not stubs_only:
+        raise TitoError("say what to build: --stubs, or --check")
+    for path in write_stubs(manifest):
+        console.print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""The course manifest, `tito.toml`, read into dataclasses.
+
+Every fact about modules, milestones and grading limits comes from here; no other file in
+the grader hard-codes a module number, a file name or a target.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import TitoError
+
+MANIFEST_NAME = "tito.toml"
+
+
+@dataclass(frozen=True)
+class Module:
+    number: int
+    slug: str
+    title: str
+    file: str                 # relative to modules/ and solutions/, e.g. "01_tensor/tensor.py"
+    checkpoint: str           # relative to the course root
+    prerequisites: tuple[int, ...]
+    points: float
+    available: bool
+
+    @property
+    def id(self) -> str:
+        """The two-digit id students type: "05"."""
+        return f"{self.number:02d}"
+
+    @property
+    def folder(self) -> str:
+        """The module's folder name: "05_autograd"."""
+        return f"{self.id}_{self.slug}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A condition on one metric a milestone reports, e.g. accuracy >= 0.98."""
+
+    metric: str
+    op: str
+    value: float
+
+    COMPARISONS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
+
+    @classmethod
+    def parse(cls, metric: str, text: str) -> Target:
+        match = re.fullmatch(r"\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*", text)
+        if not match:
+            raise TitoError(f"tito.toml: target {metric} = {text!r} must look like '>= 0.98'")
+        return cls(metric, match.group(1), float(match.group(2)))
+
+    def met_by(self, value: float) -> bool:
+        return self.COMPARISONS[self.op](value, self.value)
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+
+@dataclass(frozen=True)
+class Milestone:
+    id: str
+    year: int | None
+    title: str
+    script: str
+    requires: tuple[int, ...]
+    data: str
+    available: bool
+    targets: tuple[Target, ...]
+    smoke_targets: tuple[Target, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.year} {self.id}" if self.year else self.id
+
+    def targets_for(self, preset: str) -> tuple[Target, ...]:
+        return self.smoke_targets if preset == "smoke" else self.targets
+
+
+@dataclass(frozen=True)
+class Grading:
+    test_timeout_seconds: float
+    checkpoint_timeout_seconds: float
+    memory_mb: int
+    workers: int
+
+
+@dataclass
+class Manifest:
+    root: Path
+    name: str
+    modules_dir: str
+    solutions_dir: str
+    grading: Grading
+    modules: list[Module] = field(default_factory=list)
+    milestones: list[Milestone] = field(default_factory=list)
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    @property
+    def student_dir(self) -> Path:
+        """The folder of the student's files: $TITO_MODULES_DIR (as for the router), else modules/."""
+        return Path(os.environ.get("TITO_MODULES_DIR") or self.root / self.modules_dir)
+
+    def student_path(self, module: Module) -> Path:
+        return self.student_dir / module.file
+
+    def solution_path(self, module: Module) -> Path:
+        return self.root / self.solutions_dir / module.file
+
+    def checkpoint_path(self, module: Module) -> Path:
+        return self.root / module.checkpoint
+
+    def script_path(self, milestone: Milestone) -> Path:
+        return self.root / milestone.script
+
+    @property
+    def state_dir(self) -> Path:
+        """Where tito keeps progress, backups, logs and milestone plots ($TITO_STATE_DIR or .tito/)."""
+        return Path(os.environ.get("TITO_STATE_DIR") or self.root / ".tito")
+
+    def has_solutions(self) -> bool:
+        """False in a student distribution, which ships no solutions."""
+        return (self.root / self.solutions_dir).is_dir()
+
+    # -- lookups -------------------------------------------------------------------------------
+
+    def available_modules(self) -> list[Module]:
+        return [m for m in self.modules if m.available]
+
+    def module_by_number(self, number: int) -> Module:
+        return next(m for m in self.modules if m.number == number)
+
+    def find_module(self, text: str) -> Module:
+        """Resolve what a user typed ("5", "05", "autograd", "05_autograd") to a module."""
+        wanted = text.strip().lower()
+        for module in self.modules:
+            if wanted in (module.slug, module.folder) or (wanted.isdigit() and int(wanted) == module.number):
+                return module
+        valid = ", ".join(module.id for module in self.modules)
+        raise TitoError(f"unknown module {text!r}: use a number ({valid}) or a name like 'tensor' or '01_tensor'")
+
+    def find_milestone(self, text: str) -> Milestone:
+        wanted = text.strip().lower()
+        for milestone in self.milestones:
+            if wanted in (milestone.id, str(milestone.year)):
+                return milestone
+        valid = ", ".join(m.id for m in self.milestones)
+        raise TitoError(f"unknown milestone {text!r}: use one of {valid} (or its year)")
+
+    def modules_before(self, module: Module) -> list[Module]:
+        return [m for m in self.modules if m.number < module.number]
+
+
+def find_course_root(start: Path | None = None) -> Path:
+    """The folder holding tito.toml: $TITO_ROOT, else the nearest one above `start`/cwd."""
+    if os.environ.get("TITO_ROOT"):
+        root = Path(os.environ["TITO_ROOT"]).resolve()
+        if not (root / MANIFEST_NAME).is_file():
+            raise TitoError(f"TITO_ROOT={root} has no {MANIFEST_NAME}")
+        return root
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / MANIFEST_NAME).is_file():
+            return folder
+    # The grader is installed from the course folder, so fall back to the package's own course.
+    package_course = Path(__file__).resolve().parent.parent
+    if (package_course / MANIFEST_NAME).is_file():
+        return package_course
+    raise TitoError(f"no {MANIFEST_NAME} here or in any parent folder: run tito inside the course folder")
+
+
+def load_manifest(root: Path | None = None) -> Manifest:
+    root = root or find_course_root()
+    path = root / MANIFEST_NAME
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except tomllib.TOMLDecodeError as error:
+        raise TitoError(f"{path}: not valid TOML: {error}") from None
+
+    try:
+        grading = Grading(**raw["grading"])
+        modules = [
+            Module(
+                number=entry["number"], slug=entry["slug"], title=entry["title"], file=entry["file"],
+                checkpoint=entry["checkpoint"], prerequisites=tuple(entry["prerequisites"]),
+                points=entry["points"], available=entry.get("available", False),
+            )
+            for entry in raw["modules"]
+        ]
+        milestones = [
+            Milestone(
+                id=entry["id"], year=entry.get("year"), title=entry["title"], script=entry["script"],
+                requires=tuple(entry["requires"]), data=entry.get("data", ""),
+                available=entry.get("available", False),
+                targets=tuple(Target.parse(k, v) for k, v in entry.get("target", {}).items()),
+                smoke_targets=tuple(Target.parse(k, v) for k, v in entry.get("smoke_target", {}).items()),
+            )
+            for entry in raw.get("milestones", [])
+        ]
+        return Manifest(
+            root=root, name=raw["course"]["name"], modules_dir=raw["course"]["modules_dir"],
+            solutions_dir=raw["course"]["solutions_dir"], grading=grading,
+            modules=modules, milestones=milestones,
+        )
+    except (KeyError, TypeError) as error:
+        raise TitoError(f"{path}: missing or malformed entry: {error}") from None

@@ -1,0 +1,76 @@
+"""The student's files: their state against progress, and resetting one without losing it."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import shutil
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+from .errors import TitoError
+from .manifest import Manifest, Module
+from .progress import Progress
+from .stubs import stub_text
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+
+
+class ModuleState(enum.Enum):
+    UNAVAILABLE = "not yet available"
+    MISSING = "file missing"
+    NOT_CHECKED = "not checked"
+    PASSED = "passed"
+    FAILED = "failed"
+    MODIFIED = "modified since check"
+
+    @property
+    def symbol(self) -> str:
+        return {"UNAVAILABLE": " ", "MISSING": "!", "NOT_CHECKED": "·", "PASSED": "✓",
+                "FAILED": "✗", "MODIFIED": "~"}[self.name]
+
+
+def module_state(manifest: Manifest, progress: Progress, module: Module) -> ModuleState:
+    if not module.available:
+        return ModuleState.UNAVAILABLE
+    path = manifest.student_path(module)
+    if not path.exists():
+        return ModuleState.MISSING
+    result = progress.modules.get(module.id)
+    if result is None:
+        return ModuleState.NOT_CHECKED
+    if result.sha256 != file_sha256(path):
+        return ModuleState.MODIFIED
+    return ModuleState.PASSED if result.status == "passed" else ModuleState.FAILED
+
+
+def pristine_stub(manifest: Manifest, module: Module) -> str:
+    """The untouched stub: generated from the solution, or the course's committed copy in git."""
+    if manifest.solution_path(module).exists():
+        return stub_text(manifest.solution_path(module).read_text())
+    relative = Path(manifest.modules_dir) / module.file
+    try:
+        return subprocess.run(["git", "show", f"HEAD:{relative.as_posix()}"], cwd=manifest.root,
+                              capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        raise TitoError(f"no pristine copy of {relative} to reset from (no solutions/ and not a git checkout)") from None
+
+
+def reset_module(manifest: Manifest, module: Module) -> Path | None:
+    """Put the stub back in place of the student's file; return where the old file was saved."""
+    if not module.available:
+        raise TitoError(f"module {module.id} is not available yet: nothing to reset")
+    path = manifest.student_path(module)
+    stub = pristine_stub(manifest, module)
+    backup = None
+    if path.exists():
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        backup = manifest.state_dir / "backups" / module.folder / f"{path.stem}.{stamp}{path.suffix}"
+        backup.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, backup)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(stub)
+    return backup

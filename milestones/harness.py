@@ -1,0 +1,113 @@
+"""What every milestone script shares: presets, the story, progress bars, targets, results.
+
+A milestone script imports the framework only through `tinytorch.*`; everything here is the
+scaffolding around the experiment, kept out of the way so the script reads as the experiment.
+
+    run = MilestoneRun.start("perceptron", story=__doc__)
+    for epoch in run.progress(range(run.config["epochs"]), "training"):
+        ...
+    run.save_figure(figure, "decision_boundary.png")
+    run.finish({"accuracy": accuracy})   # prints metrics vs tito.toml's targets, records, exits
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+COURSE_ROOT = Path(__file__).resolve().parent.parent
+if str(COURSE_ROOT) not in sys.path:  # run directly as `python milestones/x.py`
+    sys.path.insert(0, str(COURSE_ROOT))
+
+import yaml  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
+
+from grader.manifest import Manifest, Milestone, load_manifest  # noqa: E402
+from grader.progress import MilestoneResult, now, store_for  # noqa: E402
+
+
+class MilestoneRun:
+    def __init__(self, manifest: Manifest, milestone: Milestone, preset: str, config: dict[str, Any]) -> None:
+        self.manifest = manifest
+        self.milestone = milestone
+        self.preset = preset
+        self.config = config
+        self.console = Console(highlight=False)
+        self.output_dir = manifest.state_dir / "milestones" / milestone.id
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.plots: list[str] = []
+        self.status: dict[str, str] = {}  # shown beside the progress bar (loss, accuracy, ...)
+
+    @classmethod
+    def start(cls, milestone_id: str, story: str | None) -> MilestoneRun:
+        """Parse --preset, load the preset's hyper-parameters, tell the story."""
+        parser = argparse.ArgumentParser(description=(story or "").strip().splitlines()[0] if story else None)
+        parser.add_argument("--preset", default="default", choices=["smoke", "default", "full"])
+        arguments = parser.parse_args()
+        manifest = load_manifest(COURSE_ROOT)
+        milestone = manifest.find_milestone(milestone_id)
+        presets = yaml.safe_load(manifest.script_path(milestone).with_suffix(".yaml").read_text())
+        run = cls(manifest, milestone, arguments.preset, presets[arguments.preset])
+        title = f"{milestone.year} · {milestone.title}" if milestone.year else milestone.title
+        run.console.rule(f"[bold]{title}[/bold]")
+        if story:  # re-flow the docstring's paragraphs to the terminal's width
+            for paragraph in story.strip().split("\n\n"):
+                run.console.print(" ".join(paragraph.split()), style="dim")
+                run.console.print()
+        run.console.print(f"preset [bold]{run.preset}[/bold]: {run.config}\n")
+        return run
+
+    def progress(self, steps: Iterable[Any], label: str, total: int | None = None) -> Iterator[Any]:
+        """Iterate with a progress bar; set `run.status[...]` inside the loop to show metrics."""
+        columns = [TextColumn(f"{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("{task.fields[status]}")]
+        total = total if total is not None else (len(steps) if hasattr(steps, "__len__") else None)
+        with Progress(*columns, console=self.console, transient=False) as bar:
+            task = bar.add_task(label, total=total, status="")
+            for step in steps:
+                try:
+                    yield step
+                finally:  # also when the caller breaks out early (converged): show the last step
+                    bar.update(task, advance=1, status="  ".join(f"{k} {v}" for k, v in self.status.items()))
+
+    def save_figure(self, figure: Any, name: str) -> Path:
+        path = self.output_dir / name
+        figure.savefig(path, dpi=120, bbox_inches="tight")
+        self.plots.append(str(path))
+        self.console.print(f"saved {path}")
+        return path
+
+    def finish(self, metrics: dict[str, float]) -> None:
+        """Compare metrics with the manifest's targets, record the run, exit 0 only if all are met."""
+        targets = self.milestone.targets_for(self.preset)
+        self.console.print()
+        all_met = True
+        for target in targets:
+            value = metrics.get(target.metric)
+            met = value is not None and target.met_by(value)
+            all_met &= met
+            mark = "[green]✓[/green]" if met else "[red]✗[/red]"
+            shown = "missing" if value is None else f"{value:.4g}"
+            self.console.print(f"{mark} {target.metric} = {shown}   (target {target.op} {target.value:g})")
+        for name, value in metrics.items():
+            if name not in {t.metric for t in targets}:
+                self.console.print(f"  {name} = {value:.4g}")
+        achieved = all_met and self.preset != "smoke"
+        if os.environ.get("TITO_NO_RECORD") != "1":
+            with store_for(self.manifest.state_dir).update() as progress:
+                previous = progress.milestones.get(self.milestone.id)
+                # a smoke run never overwrites an achieved default/full result
+                if not (previous and previous.achieved and not achieved):
+                    progress.milestones[self.milestone.id] = MilestoneResult(
+                        preset=self.preset, metrics={k: float(v) for k, v in metrics.items()},
+                        achieved=achieved, ran_at=now(), plots=self.plots)
+        if all_met:
+            verdict = "achieved" if achieved else "smoke run passed (run the default preset to achieve it)"
+            self.console.print(f"\n[bold green]milestone {self.milestone.id}: {verdict}[/bold green]")
+            sys.exit(0)
+        self.console.print(f"\n[bold red]milestone {self.milestone.id}: target missed[/bold red]")
+        sys.exit(1)

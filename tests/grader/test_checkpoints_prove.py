@@ -1,0 +1,52 @@
+"""Every checkpoint (and hidden) test fails on the generated stub and passes on the reference.
+
+This is what makes a grade mean something: a test that passes on the stub checks nothing the
+student wrote; a test that fails on the reference is wrong. Earlier modules come from the
+reference in the stub run, so each test is shown to depend on *this* module's code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grader.checkpoint import SourceChoice, run_tests
+from grader.manifest import load_manifest
+from grader.stubs import write_stubs
+from tests.grader.conftest import COURSE_ROOT
+
+MANIFEST = load_manifest(COURSE_ROOT)
+SUITES = [(module, kind) for module in MANIFEST.available_modules() for kind in ("checkpoint", "hidden")]
+
+
+def suite_file(module, kind: str) -> Path:
+    if kind == "checkpoint":
+        return MANIFEST.checkpoint_path(module)
+    return MANIFEST.root / "tests" / "hidden" / f"test_{module.folder}.py"
+
+
+@pytest.fixture(scope="module")
+def stubs(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("stubs")
+    write_stubs(MANIFEST, folder)
+    return folder
+
+
+@pytest.mark.parametrize("module, kind", SUITES, ids=[f"{m.folder}-{k}" for m, k in SUITES])
+def test_every_test_passes_on_the_reference(module, kind):
+    run = run_tests(MANIFEST, module, [suite_file(module, kind)], SourceChoice(source="solutions"))
+    failures = [f"{t.name}: {t.message}" for t in run.tests if not t.passed]
+    assert not run.errors, run.errors
+    assert run.collected and run.collected > 0, "collected zero tests"
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("module, kind", SUITES, ids=[f"{m.folder}-{k}" for m, k in SUITES])
+def test_every_test_fails_on_the_stub(module, kind, stubs):
+    run = run_tests(MANIFEST, module, [suite_file(module, kind)],
+                    SourceChoice(reference_deps=True, modules_dir=stubs))
+    assert run.collected and run.collected > 0, "collected zero tests"
+    assert len(run.tests) == run.collected, run.errors
+    passing = [t.name for t in run.tests if t.passed]
+    assert not passing, f"these tests pass on the stub, so they check nothing the student wrote: {passing}"

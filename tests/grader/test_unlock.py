@@ -1,0 +1,41 @@
+"""Milestones unlock when, and only when, every module they require has passed."""
+
+from __future__ import annotations
+
+from grader.milestones import is_unlocked, missing_modules, newly_unlocked
+from grader.progress import ModuleResult, Progress, now
+
+
+def progress_with(passed: list[int], failed: list[int] = ()) -> Progress:
+    def result(status: str) -> ModuleResult:
+        return ModuleResult(status=status, score=0, points=1, passed=0, total=1, checked_at=now(), sha256="")
+    modules = {f"{n:02d}": result("passed") for n in passed}
+    modules.update({f"{n:02d}": result("failed") for n in failed})
+    return Progress(modules=modules)
+
+
+def test_perceptron_is_locked_until_modules_01_to_04_pass(manifest):
+    perceptron = manifest.find_milestone("perceptron")
+    assert [m.id for m in missing_modules(manifest, progress_with([]), perceptron)] == ["01", "02", "03", "04"]
+    assert [m.id for m in missing_modules(manifest, progress_with([1, 2, 4], failed=[3]), perceptron)] == ["03"]
+    assert not is_unlocked(manifest, progress_with([1, 2, 4], failed=[3]), perceptron)
+    assert is_unlocked(manifest, progress_with([1, 2, 3, 4]), perceptron)
+
+
+def test_newly_unlocked_names_only_the_milestones_a_check_completed(manifest):
+    before, after = progress_with([1, 2, 3]), progress_with([1, 2, 3, 4])
+    assert [m.id for m in newly_unlocked(manifest, before, after)] == ["perceptron"]
+    assert newly_unlocked(manifest, after, after) == []
+
+
+def test_an_unavailable_milestone_never_unlocks(manifest):
+    tinygpt = manifest.find_milestone("tinygpt")
+    assert not tinygpt.available
+    assert not is_unlocked(manifest, progress_with(list(range(1, 21))), tinygpt)
+
+
+def test_running_a_locked_milestone_names_the_missing_modules(tito):
+    result = tito("milestone", "run", "perceptron", "--preset", "smoke")
+    assert result.code == 2
+    assert "locked" in result.stderr and "01 tensor" in result.stderr and "04 losses" in result.stderr
+    assert "Traceback" not in result.stderr
