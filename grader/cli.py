@@ -166,6 +166,48 @@ def module_reset(module_id: str, yes: bool) -> None:
     console.print(f"{manifest.modules_dir}/{target.file} is the stub again")
 
 
+@main.group()
+def data() -> None:
+    """Data sets: fetched once, verified, cached as .npz."""
+
+
+@data.command("fetch")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Fetch again even if cached.")
+def data_fetch(name: str, force: bool) -> None:
+    """Download, verify and convert a data set: tito data fetch mnist."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    from . import data as datasets
+
+    dataset = _manifest().find_dataset(name)
+    if datasets.cached_path(dataset.name).exists() and not force:
+        console.print(f"{dataset.name} is already cached at {datasets.cached_path(dataset.name)}")
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def show(what: str, done: int, total: int | None) -> None:
+            if what not in tasks:
+                tasks[what] = bar.add_task(what, total=total)
+            bar.update(tasks[what], completed=done, total=total)
+
+        path = datasets.fetch(dataset, show, force=force)
+    console.print(f"[green]✓[/green] {dataset.name}: {dataset.description} -> {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+
+
+@data.command("list")
+def data_list() -> None:
+    """Every data set of the course and whether it is cached."""
+    from . import data as datasets
+
+    for dataset in _manifest().datasets.values():
+        path = datasets.cached_path(dataset.name)
+        state = f"[green]cached[/green] {path} ({path.stat().st_size / 2**20:.1f} MiB)" if path.exists() else "not fetched"
+        console.print(f"{dataset.name:12} {state}  [dim]{dataset.description}[/dim]")
+
+
 @main.command()
 def doctor() -> None:
     """Check the installation and the course folder."""

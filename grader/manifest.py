@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .data import DataSet, parse_datasets
 from .errors import TitoError
 
 MANIFEST_NAME = "tito.toml"
@@ -101,6 +102,7 @@ class Manifest:
     grading: Grading
     modules: list[Module] = field(default_factory=list)
     milestones: list[Milestone] = field(default_factory=list)
+    datasets: dict[str, DataSet] = field(default_factory=dict)
 
     # -- paths ---------------------------------------------------------------------------------
 
@@ -154,6 +156,11 @@ class Manifest:
                 return milestone
         valid = ", ".join(m.id for m in self.milestones)
         raise TitoError(f"unknown milestone {text!r}: use one of {valid} (or its year)")
+
+    def find_dataset(self, text: str) -> DataSet:
+        if text.strip().lower() in self.datasets:
+            return self.datasets[text.strip().lower()]
+        raise TitoError(f"unknown data set {text!r}: use one of {', '.join(self.datasets)}")
 
     def modules_before(self, module: Module) -> list[Module]:
         return [m for m in self.modules if m.number < module.number]
@@ -209,7 +216,7 @@ def load_manifest(root: Path | None = None) -> Manifest:
         return Manifest(
             root=root, name=raw["course"]["name"], modules_dir=raw["course"]["modules_dir"],
             solutions_dir=raw["course"]["solutions_dir"], grading=grading,
-            modules=modules, milestones=milestones,
+            modules=modules, milestones=milestones, datasets=parse_datasets(raw.get("data", {})),
         )
     except (KeyError, TypeError) as error:
         raise TitoError(f"{path}: missing or malformed entry: {error}") from None

@@ -1,0 +1,78 @@
+"""Every available milestone runs on the reference: smoke preset under a minute, meets its
+smoke targets, saves its plots and records the run; a missed target exits non-zero."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.manifest import load_manifest
+
+COURSE_ROOT = Path(__file__).resolve().parents[2]
+MANIFEST = load_manifest(COURSE_ROOT)
+AVAILABLE = [m for m in MANIFEST.milestones if m.available]
+
+
+def run_script(milestone, preset: str, state_dir: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TITO_SOURCE": "solutions", "TITO_STATE_DIR": str(state_dir), "MPLBACKEND": "Agg",
+           "COLUMNS": "120"}
+    return subprocess.run([sys.executable, str(MANIFEST.script_path(milestone)), "--preset", preset],
+                          cwd=COURSE_ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("milestone", AVAILABLE, ids=[m.id for m in AVAILABLE])
+def test_smoke_preset_meets_its_targets_and_plots(milestone, tmp_path):
+    started = time.monotonic()
+    done = run_script(milestone, "smoke", tmp_path)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    recorded = json.loads((tmp_path / "progress.json").read_text())["milestones"][milestone.id]
+    assert recorded["preset"] == "smoke" and recorded["achieved"] is False  # smoke never achieves
+    for target in milestone.smoke_targets:
+        assert target.met_by(recorded["metrics"][target.metric]), target
+    assert recorded["plots"], "no plot saved"
+    for plot in recorded["plots"]:
+        assert Path(plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    print(f"{milestone.id} smoke: {elapsed:.1f} s")
+
+
+def test_perceptron_default_preset_achieves_the_milestone(tmp_path):
+    done = run_script(MANIFEST.find_milestone("perceptron"), "default", tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    recorded = json.loads((tmp_path / "progress.json").read_text())["milestones"]["perceptron"]
+    assert recorded["achieved"] is True and recorded["metrics"]["accuracy"] == 1.0
+
+
+@pytest.fixture
+def harness(tmp_path, monkeypatch):
+    """The milestone harness module, recording into a scratch state folder."""
+    monkeypatch.setenv("TITO_STATE_DIR", str(tmp_path))
+    monkeypatch.syspath_prepend(str(COURSE_ROOT / "milestones"))
+    import harness as module
+
+    return module
+
+
+def test_a_missed_target_exits_non_zero_and_is_recorded(tmp_path, harness):
+    run = harness.MilestoneRun(MANIFEST, MANIFEST.find_milestone("perceptron"), "default", {})
+    with pytest.raises(SystemExit) as exited:
+        run.finish({"accuracy": 0.93})
+    assert exited.value.code == 1
+    recorded = json.loads((tmp_path / "progress.json").read_text())["milestones"]["perceptron"]
+    assert recorded["achieved"] is False and recorded["metrics"]["accuracy"] == 0.93
+
+
+def test_a_smoke_run_never_erases_an_achieved_result(tmp_path, harness):
+    perceptron = MANIFEST.find_milestone("perceptron")
+    with pytest.raises(SystemExit):
+        harness.MilestoneRun(MANIFEST, perceptron, "default", {}).finish({"accuracy": 1.0})
+    with pytest.raises(SystemExit):
+        harness.MilestoneRun(MANIFEST, perceptron, "smoke", {}).finish({"accuracy": 0.5})
+    recorded = json.loads((tmp_path / "progress.json").read_text())["milestones"]["perceptron"]
+    assert recorded["achieved"] is True and recorded["preset"] == "default"
