@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh machine:
-#   make demo   set up, then play a student who finished modules 01-04 and unlocked 1957
+#   make demo   set up, then play a student who finished the available modules and run the
+#               milestones that need no download (1957 perceptron, 1969 XOR)
 #   make test   set up if needed, then run the whole test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -23,10 +24,11 @@ demo: setup
 	cp -r solutions $(DEMO)/modules
 	@echo "== a student who has just started =="
 	TITO_MODULES_DIR=$(DEMO)/modules TITO_STATE_DIR=$(DEMO) $(BIN)/tito status
-	@echo "== the student finishes modules 01-04 and checks them =="
+	@echo "== the student finishes the modules and checks them =="
 	TITO_MODULES_DIR=$(DEMO)/modules TITO_STATE_DIR=$(DEMO) $(BIN)/tito check --all
-	@echo "== the 1957 perceptron is unlocked: run it =="
+	@echo "== the 1957 perceptron and the 1969 XOR are unlocked: run them =="
 	TITO_MODULES_DIR=$(DEMO)/modules TITO_STATE_DIR=$(DEMO) $(BIN)/tito milestone run perceptron
+	TITO_MODULES_DIR=$(DEMO)/modules TITO_STATE_DIR=$(DEMO) $(BIN)/tito milestone run xor
 	@echo "== where the student stands now =="
 	TITO_MODULES_DIR=$(DEMO)/modules TITO_STATE_DIR=$(DEMO) $(BIN)/tito status
 
