@@ -39,3 +39,15 @@ def test_running_a_locked_milestone_names_the_missing_modules(tito):
     assert result.code == 2
     assert "locked" in result.stderr and "01 tensor" in result.stderr and "04 losses" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_unlocked_milestone_without_its_data_says_which_fetch_to_run(manifest, tmp_path, monkeypatch):
+    import pytest
+
+    from grader.errors import TitoError
+    from grader.milestones import run_milestone
+
+    monkeypatch.setenv("TITO_DATA", str(tmp_path / "empty-cache"))
+    mlp = manifest.find_milestone("mlp")
+    with pytest.raises(TitoError, match=r"needs the mnist data: run `tito data fetch mnist` first"):
+        run_milestone(manifest, progress_with(list(mlp.requires)), mlp, "smoke")
