@@ -10,8 +10,6 @@ the ratio is what to read (absolute times depend on the machine and its load).
 from __future__ import annotations
 
 import os
-import statistics
-import time
 
 os.environ.setdefault("TITO_SOURCE", "solutions")
 
@@ -24,19 +22,9 @@ from tinytorch.layers import Linear, Sequential  # noqa: E402
 from tinytorch.losses import CrossEntropyLoss  # noqa: E402
 from tinytorch.optimizers import SGD  # noqa: E402
 from tinytorch.tensor import Tensor  # noqa: E402
+from timing import median_seconds  # noqa: E402
 
 BATCH, SIZES, STEPS, WARMUP = 128, (784, 256, 10), 50, 5
-
-
-def median_step_seconds(step) -> float:
-    for _ in range(WARMUP):
-        step()
-    times = []
-    for _ in range(STEPS):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -68,7 +56,7 @@ def main() -> None:
         theirs_opt.step()
 
     print(f"784-256-10 MLP, batch {BATCH}, median of {STEPS} steps, torch threads {torch.get_num_threads()}")
-    t_ours, t_theirs = median_step_seconds(ours_step), median_step_seconds(theirs_step)
+    t_ours, t_theirs = median_seconds(ours_step, STEPS, WARMUP), median_seconds(theirs_step, STEPS, WARMUP)
     print(f"{'framework':12} {'ms/step':>8} {'images/s':>10}")
     print(f"{'tinytorch':12} {t_ours * 1e3:8.2f} {BATCH / t_ours:10.0f}")
     print(f"{'pytorch':12} {t_theirs * 1e3:8.2f} {BATCH / t_theirs:10.0f}")

@@ -10,9 +10,7 @@ training and 1000 for inference, median over repeated batches after a warm-up.
 from __future__ import annotations
 
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TITO_SOURCE", "solutions")
@@ -28,19 +26,9 @@ from tinytorch.autograd import no_grad  # noqa: E402
 from tinytorch.losses import CrossEntropyLoss  # noqa: E402
 from tinytorch.optimizers import Adam  # noqa: E402
 from tinytorch.tensor import Tensor  # noqa: E402
+from timing import median_seconds  # noqa: E402
 
 TRAIN_BATCH, INFER_BATCH = 128, 1000
-
-
-def median_seconds(action, repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        action()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def torch_mlp() -> torch.nn.Module:

@@ -10,8 +10,6 @@ object creation); large ones show that the arithmetic itself is numpy's.
 from __future__ import annotations
 
 import os
-import statistics
-import time
 
 os.environ.setdefault("TITO_SOURCE", "solutions")
 
@@ -19,17 +17,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from tinytorch.tensor import Tensor  # noqa: E402
-
-
-def median_seconds(action, repeats: int) -> float:
-    for _ in range(3):  # warm-up
-        action()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from timing import median_seconds  # noqa: E402
 
 
 def main() -> None:

@@ -40,7 +40,8 @@ def milestone_line(manifest: Manifest, progress: Progress, milestone: Milestone)
         return "[dim]not yet available[/dim]", ""
     result = progress.milestones.get(milestone.id)
     if result and result.achieved:
-        return "[green]★ achieved[/green]", ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
+        targets = {t.metric for t in milestone.targets}
+        return "[green]★ achieved[/green]", ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items() if k in targets)
     if is_unlocked(manifest, progress, milestone):
         detail = f"tito milestone run {milestone.id}"
         if result:

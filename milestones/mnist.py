@@ -43,6 +43,20 @@ def predict(model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     return np.concatenate(predictions)
 
 
+class CountingLoss:
+    """Cross-entropy that also counts correct predictions of the batches it sees, so the
+    progress bar shows the running training accuracy without a second forward pass."""
+
+    def __init__(self) -> None:
+        self.cross_entropy = CrossEntropyLoss()
+        self.correct = self.seen = 0
+
+    def __call__(self, logits: Tensor, targets: Tensor) -> Tensor:
+        self.correct += int((logits.data.argmax(axis=1) == targets.data).sum())
+        self.seen += len(targets.data)
+        return self.cross_entropy(logits, targets)
+
+
 def train_classifier(run, model, splits) -> dict[str, list[float]]:
     """Adam with warm-up and cosine decay; a progress bar per epoch; validation after each."""
     config = run.config
@@ -52,15 +66,17 @@ def train_classifier(run, model, splits) -> dict[str, list[float]]:
     optimizer = Adam(model.parameters(), lr=config["lr"])
     total_steps = config["epochs"] * len(loader)
     schedule = CosineWarmupSchedule(optimizer, config["lr"], min(config["warmup"], total_steps - 1), total_steps)
-    trainer = Trainer(model, optimizer, CrossEntropyLoss(), schedule=schedule)
+    counting = CountingLoss()
+    trainer = Trainer(model, optimizer, counting, schedule=schedule)
     history: dict[str, list[float]] = {"loss": [], "train_accuracy": [], "val_accuracy": [], "images_per_second": []}
     for epoch in range(1, config["epochs"] + 1):
-        losses, correct, seen, started = [], 0, 0, time.perf_counter()
+        losses, started = [], time.perf_counter()
+        counting.correct = counting.seen = 0
         for inputs, targets in run.progress(loader, f"epoch {epoch}/{config['epochs']}"):
             losses.append(trainer.train_step(inputs, targets))
-            seen += len(targets.data)
-            run.status = {"loss": f"{np.mean(losses[-50:]):.4f}",
-                          "img/s": f"{seen / (time.perf_counter() - started):.0f}"}
+            run.status = {"loss": f"{np.mean(losses[-50:]):.4f}", "acc": f"{counting.correct / counting.seen:.4f}",
+                          "img/s": f"{counting.seen / (time.perf_counter() - started):.0f}"}
+        seen = counting.seen
         history["loss"].append(float(np.mean(losses)))
         history["images_per_second"].append(seen / (time.perf_counter() - started))
         val_images, val_labels = splits["val"]
