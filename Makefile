@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make demo   set up, then play a student who finished the available modules and run the
-#               milestones that need no download (1957 perceptron, 1969 XOR)
+#               milestones that need no download (1957 perceptron, 1969 XOR, a smoke run of 2017)
 #   make test   set up if needed, then run the whole test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -29,6 +29,8 @@ demo: setup
 	@echo "== the 1957 perceptron and the 1969 XOR are unlocked: run them =="
 	TITO_MODULES_DIR=$(DEMO)/modules TITO_STATE_DIR=$(DEMO) $(BIN)/tito milestone run perceptron
 	TITO_MODULES_DIR=$(DEMO)/modules TITO_STATE_DIR=$(DEMO) $(BIN)/tito milestone run xor
+	@echo "== a taste of the 2017 transformer (smoke preset; the default run takes ~7 min) =="
+	TITO_MODULES_DIR=$(DEMO)/modules TITO_STATE_DIR=$(DEMO) $(BIN)/tito milestone run transformer --preset smoke
 	@echo "== where the student stands now =="
 	TITO_MODULES_DIR=$(DEMO)/modules TITO_STATE_DIR=$(DEMO) $(BIN)/tito status
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from . import display
 from .checkpoint import SourceChoice, run_checkpoint
@@ -31,7 +32,7 @@ class TitoGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TitoError as error:
-            errors.print(f"[red]error:[/red] {error}")
+            errors.print(f"[red]error:[/red] {escape(str(error))}")
             sys.exit(2)
 
 
@@ -41,7 +42,7 @@ def _manifest() -> Manifest:
 
 def _show_warnings(store) -> None:
     for warning in store.warnings:
-        errors.print(f"[yellow]warning:[/yellow] {warning}")
+        errors.print(f"[yellow]warning:[/yellow] {escape(str(warning))}")
     store.warnings.clear()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .checkpoint import CheckpointRun, TestOutcome
@@ -19,16 +20,16 @@ STATE_STYLE = {
 
 def print_test(console: Console, outcome: TestOutcome) -> None:
     if outcome.passed:
-        console.print(f"  [green]✓[/green] {outcome.name}")
+        console.print(f"  [green]✓[/green] {escape(outcome.name)}")
         return
-    console.print(f"  [red]✗[/red] {outcome.name}")
+    console.print(f"  [red]✗[/red] {escape(outcome.name)}")
     for line in outcome.message.splitlines():
         console.print(f"      {line}", style="yellow", markup=False, highlight=False)
 
 
 def print_run_summary(console: Console, run: CheckpointRun, module: Module) -> None:
     for error in run.errors:
-        console.print(f"  [red]✗[/red] {error}", highlight=False)
+        console.print(f"  [red]✗[/red] {escape(str(error))}", highlight=False)
     style = "green" if run.all_passed else "red"
     console.print(f"  [{style}]{run.passed_count}/{run.total} tests passed, score "
                   f"{run.score(module.points):g}/{module.points:g}[/{style}]  ({run.duration:.1f} s)")

@@ -195,7 +195,7 @@ class GELU:
         """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); same shape and dtype as x."""
         ### BEGIN SOLUTION
         v = x.data
-        inner = math.sqrt(2.0 / math.pi) * (v + 0.044715 * v**3)
+        inner = math.sqrt(2.0 / math.pi) * (v + 0.044715 * v * v * v)
         return Tensor(0.5 * v * (1.0 + np.tanh(inner)))
         ### END SOLUTION
 

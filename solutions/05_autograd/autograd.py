@@ -1111,7 +1111,7 @@ class GELUFn(LayerFunction):
         ### BEGIN SOLUTION
         v = x.data
         c = math.sqrt(2.0 / math.pi)
-        t = np.tanh(c * (v + 0.044715 * v**3))
+        t = np.tanh(c * (v + 0.044715 * v * v * v))
         slope = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v)
         return (grad * slope,)
         ### END SOLUTION
