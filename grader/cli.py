@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import click
@@ -13,11 +15,15 @@ from rich.markup import escape
 
 from . import display
 from .checkpoint import SourceChoice, run_checkpoint
+from .course import build_release, build_solution, course_root
+from .distribution import write_distribution
 from .doctor import run_doctor
 from .errors import TitoError
+from .grading import grade_all
 from .manifest import Manifest, Module, load_manifest
 from .milestones import PRESETS, newly_unlocked, run_milestone
 from .progress import ModuleResult, now, store_for
+from .reports import export_grades, write_feedback
 from .stubs import stub_reports, write_stubs
 from .workspace import file_sha256, reset_module
 
@@ -222,9 +228,11 @@ def doctor() -> None:
 
 @main.command()
 @click.option("--check", "check_only", is_flag=True, help="Fail if a committed stub differs from its solution's.")
-@click.option("--stubs", "stubs_only", is_flag=True, help="Regenerate the stubs in modules/ from solutions/.")
-def release(check_only: bool, stubs_only: bool) -> None:
-    """Instructor: build student files from the solutions."""
+@click.option("--stubs", "stubs_only", is_flag=True, help="Only regenerate the stubs in modules/ from solutions/.")
+@click.option("--out", type=click.Path(path_type=Path), help="Also write the student distribution into this new folder.")
+@click.option("--course", type=click.Path(path_type=Path), help="The nbgrader course folder (default .tito/course).")
+def release(check_only: bool, stubs_only: bool, out: Path | None, course: Path | None) -> None:
+    """Instructor: stubs, nbgrader release notebooks and (--out) the student distribution."""
     manifest = _manifest()
     if not manifest.has_solutions():
         raise TitoError("release needs solutions/ (an instructor checkout)")
@@ -237,10 +245,106 @@ def release(check_only: bool, stubs_only: bool) -> None:
             raise TitoError(f"{len(stale)} stub(s) out of date: run `tito release --stubs` and commit")
         console.print(f"[green]✓[/green] all {len(manifest.available_modules())} stubs match their solutions")
         return
-    if not stubs_only:
-        raise TitoError("say what to build: --stubs, or --check")
     for path in write_stubs(manifest):
-        console.print(f"wrote {path}")
+        console.print(f"stub {path.relative_to(manifest.root)}")
+    if stubs_only:
+        return
+    course = build_release(manifest, course or course_root(manifest))
+    console.print(f"[green]✓[/green] nbgrader generate_assignment: {len(manifest.available_modules())} "
+                  f"assignments in {course / 'release'}")
+    if out:
+        write_distribution(manifest, course, out)
+        size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+        console.print(f"[green]✓[/green] student distribution in {out} ({size / 2**20:.1f} MiB, "
+                      "no solutions/, no tests/hidden/)")
+
+
+@main.command()
+@click.option("--course", type=click.Path(path_type=Path), help="The nbgrader course folder (default .tito/course).")
+def solution(course: Path | None) -> None:
+    """Instructor: nbgrader's solution notebooks, verified by autograding the reference to full marks."""
+    manifest = _manifest()
+    course = build_release(manifest, course or course_root(manifest))
+    notebooks = build_solution(manifest, course)
+    console.print(f"[green]✓[/green] nbgrader GenerateSolution: {len(notebooks)} notebooks in {course / 'solution'}")
+    with tempfile.TemporaryDirectory(prefix="tito-reference-") as scratch:
+        student = Path(scratch) / "reference"
+        student.mkdir()
+        for path in notebooks:
+            shutil.copy(path, student / path.name)
+        results = _grade_with_progress(manifest, Path(scratch), course, None, None)
+    short = [r for r in results if r.total < manifest.find_module(r.module_id).points or r.error]
+    for result in sorted(results, key=lambda r: r.module_id):
+        module = manifest.find_module(result.module_id)
+        mark = "[red]✗[/red]" if result in short else "[green]✓[/green]"
+        console.print(f"{mark} {module.id} {module.slug}: {result.total:g}/{module.points:g} {escape(result.error)}")
+    if short or len(results) != len(notebooks):
+        raise TitoError("the reference solution does not autograde to full marks")
+    console.print("[green]✓[/green] the solution notebooks autograde to full marks")
+
+
+def _grade_with_progress(manifest: Manifest, submissions: Path, course: Path | None, workers: int | None,
+                         test_timeout: float | None) -> list:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = [TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[last]}")]
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("grading", total=None, last="")
+
+        def show(result, done: int, total: int) -> None:
+            note = f" [red]{escape(result.error[:60])}[/red]" if result.error else ""
+            bar.update(task, completed=done, total=total, last=f"{result.student} {result.module_id}: {result.total:g}{note}")
+
+        return grade_all(manifest, submissions, course, workers, test_timeout, on_result=show)
+
+
+@main.command()
+@click.argument("submissions", type=click.Path(path_type=Path))
+@click.option("--course", type=click.Path(path_type=Path), help="The nbgrader course folder (default .tito/course).")
+@click.option("--workers", type=int, help="Parallel graders (default: [grading] workers in tito.toml).")
+@click.option("--test-timeout", type=float, help="Seconds per test (default: [grading] test_timeout_seconds).")
+def grade(submissions: Path, course: Path | None, workers: int | None, test_timeout: float | None) -> None:
+    """TA: autograde SUBMISSIONS/<student>/ into nbgrader's gradebook, in parallel."""
+    manifest = _manifest()
+    started = time.monotonic()
+    results = _grade_with_progress(manifest, submissions, course, workers, test_timeout)
+    elapsed = time.monotonic() - started
+    students = len({r.student for r in results})
+    console.print(f"graded {len(results)} submissions of {students} students in {elapsed:.0f} s "
+                  f"({len(results) / elapsed * 60:.1f} per minute); gradebook: "
+                  f"{(course or course_root(manifest)) / 'gradebook.db'}")
+    for result in results:
+        if result.error:
+            console.print(f"  [yellow]![/yellow] {result.student} {result.module_id}: {escape(result.error)}")
+
+
+@main.command()
+@click.option("--format", "kind", type=click.Choice(["csv", "canvas"]), default="csv")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("grades.csv"), show_default=True)
+@click.option("--course", type=click.Path(path_type=Path), help="The nbgrader course folder (default .tito/course).")
+def export(kind: str, out: Path, course: Path | None) -> None:
+    """TA: the gradebook as one row per student (plain CSV or Canvas's import format)."""
+    manifest = _manifest()
+    rows = export_grades(manifest, _existing_course(manifest, course), out, kind)
+    console.print(f"[green]✓[/green] {rows} students written to {out} ({kind})")
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("feedback"), show_default=True)
+@click.option("--course", type=click.Path(path_type=Path), help="The nbgrader course folder (default .tito/course).")
+def feedback(out: Path, course: Path | None) -> None:
+    """TA: one report per student: checks passed and failed, with their teaching messages."""
+    manifest = _manifest()
+    written = write_feedback(manifest, _existing_course(manifest, course), out)
+    console.print(f"[green]✓[/green] {len(written)} feedback reports in {out}/")
+
+
+def _existing_course(manifest: Manifest, course: Path | None) -> Path:
+    course = course or course_root(manifest)
+    if not (course / "gradebook.db").exists():
+        raise TitoError(f"no gradebook in {course}: run `tito grade SUBMISSIONS` first")
+    return course
 
 
 if __name__ == "__main__":

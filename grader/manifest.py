@@ -10,7 +10,7 @@ import operator
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .data import DataSet, parse_datasets
@@ -92,6 +92,12 @@ class Grading:
     checkpoint_timeout_seconds: float
     memory_mb: int
     workers: int
+    hidden_share: float = 0.2  # of a module's points, earned by the hidden checks in `tito grade`
+
+    def split_points(self, points: float) -> tuple[float, float]:
+        """A module's points as (visible checkpoint, hidden checks)."""
+        hidden = round(points * self.hidden_share, 2)
+        return round(points - hidden, 2), hidden
 
 
 @dataclass
@@ -120,6 +126,10 @@ class Manifest:
 
     def checkpoint_path(self, module: Module) -> Path:
         return self.root / module.checkpoint
+
+    def hidden_path(self, module: Module) -> Path:
+        """The instructor's hidden checks (absent from a student distribution)."""
+        return self.root / "tests" / "hidden" / f"test_{module.folder}.py"
 
     def script_path(self, milestone: Milestone) -> Path:
         return self.root / milestone.script
@@ -196,6 +206,8 @@ def load_manifest(root: Path | None = None) -> Manifest:
 
     try:
         grading = Grading(**raw["grading"])
+        if os.environ.get("TITO_TEST_TIMEOUT"):  # `tito grade --test-timeout` passes it to the kernels it starts
+            grading = replace(grading, test_timeout_seconds=float(os.environ["TITO_TEST_TIMEOUT"]))
         modules = [
             Module(
                 number=entry["number"], slug=entry["slug"], title=entry["title"], file=entry["file"],

@@ -48,15 +48,19 @@ def module_state(manifest: Manifest, progress: Progress, module: Module) -> Modu
 
 
 def pristine_stub(manifest: Manifest, module: Module) -> str:
-    """The untouched stub: generated from the solution, or the course's committed copy in git."""
+    """The untouched stub: generated from the solution, the distribution's originals/ copy,
+    or the course's committed copy in git."""
     if manifest.solution_path(module).exists():
         return stub_text(manifest.solution_path(module).read_text())
     relative = Path(manifest.modules_dir) / module.file
+    original = manifest.root / "originals" / relative
+    if original.exists():
+        return original.read_text()
     try:
         return subprocess.run(["git", "show", f"HEAD:{relative.as_posix()}"], cwd=manifest.root,
                               capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
-        raise TitoError(f"no pristine copy of {relative} to reset from (no solutions/ and not a git checkout)") from None
+        raise TitoError(f"no pristine copy of {relative} to reset from (no solutions/, no originals/, not a git checkout)") from None
 
 
 def reset_module(manifest: Manifest, module: Module) -> Path | None:

@@ -23,7 +23,7 @@ SUITES = [(module, kind) for module in MANIFEST.available_modules() for kind in 
 def suite_file(module, kind: str) -> Path:
     if kind == "checkpoint":
         return MANIFEST.checkpoint_path(module)
-    return MANIFEST.root / "tests" / "hidden" / f"test_{module.folder}.py"
+    return MANIFEST.hidden_path(module)
 
 
 @pytest.fixture(scope="module")

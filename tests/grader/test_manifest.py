@@ -41,7 +41,7 @@ def test_every_available_module_has_its_files(manifest):
         assert manifest.solution_path(module).is_file(), f"missing solution for {module.id}"
         assert (manifest.root / manifest.modules_dir / module.file).is_file(), f"missing stub for {module.id}"
         assert manifest.checkpoint_path(module).is_file(), f"missing checkpoint for {module.id}"
-        assert (manifest.root / "tests" / "hidden" / f"test_{module.folder}.py").is_file(), f"missing hidden tests for {module.id}"
+        assert manifest.hidden_path(module).is_file(), f"missing hidden tests for {module.id}"
 
 
 def test_every_available_milestone_has_its_script_and_presets(manifest):
