@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import shutil
 import sys
 import tempfile
 import time
@@ -16,10 +15,10 @@ from rich.markup import escape
 from . import display
 from .checkpoint import SourceChoice, run_checkpoint
 from .course import build_release, build_solution, course_root
-from .distribution import write_distribution
+from .distribution import require_empty, write_distribution
 from .doctor import run_doctor
 from .errors import TitoError
-from .grading import grade_all
+from .grading import grade_all, grade_reference
 from .manifest import Manifest, Module, load_manifest
 from .milestones import PRESETS, newly_unlocked, run_milestone
 from .progress import ModuleResult, now, store_for
@@ -245,8 +244,10 @@ def release(check_only: bool, stubs_only: bool, out: Path | None, course: Path |
             raise TitoError(f"{len(stale)} stub(s) out of date: run `tito release --stubs` and commit")
         console.print(f"[green]✓[/green] all {len(manifest.available_modules())} stubs match their solutions")
         return
+    if out:
+        require_empty(out)
     for path in write_stubs(manifest):
-        console.print(f"stub {path.relative_to(manifest.root)}")
+        console.print(f"stub {path.relative_to(manifest.root) if path.is_relative_to(manifest.root) else path}")
     if stubs_only:
         return
     course = build_release(manifest, course or course_root(manifest))
@@ -267,12 +268,8 @@ def solution(course: Path | None) -> None:
     course = build_release(manifest, course or course_root(manifest))
     notebooks = build_solution(manifest, course)
     console.print(f"[green]✓[/green] nbgrader GenerateSolution: {len(notebooks)} notebooks in {course / 'solution'}")
-    with tempfile.TemporaryDirectory(prefix="tito-reference-") as scratch:
-        student = Path(scratch) / "reference"
-        student.mkdir()
-        for path in notebooks:
-            shutil.copy(path, student / path.name)
-        results = _grade_with_progress(manifest, Path(scratch), course, None, None)
+    with display.grading_progress(console) as show:
+        results = grade_reference(manifest, course, notebooks, on_result=show)
     short = [r for r in results if r.total < manifest.find_module(r.module_id).points or r.error]
     for result in sorted(results, key=lambda r: r.module_id):
         module = manifest.find_module(result.module_id)
@@ -281,22 +278,6 @@ def solution(course: Path | None) -> None:
     if short or len(results) != len(notebooks):
         raise TitoError("the reference solution does not autograde to full marks")
     console.print("[green]✓[/green] the solution notebooks autograde to full marks")
-
-
-def _grade_with_progress(manifest: Manifest, submissions: Path, course: Path | None, workers: int | None,
-                         test_timeout: float | None) -> list:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    columns = [TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[last]}")]
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task("grading", total=None, last="")
-
-        def show(result, done: int, total: int) -> None:
-            note = f" [red]{escape(result.error[:60])}[/red]" if result.error else ""
-            bar.update(task, completed=done, total=total, last=f"{result.student} {result.module_id}: {result.total:g}{note}")
-
-        return grade_all(manifest, submissions, course, workers, test_timeout, on_result=show)
 
 
 @main.command()
@@ -308,7 +289,8 @@ def grade(submissions: Path, course: Path | None, workers: int | None, test_time
     """TA: autograde SUBMISSIONS/<student>/ into nbgrader's gradebook, in parallel."""
     manifest = _manifest()
     started = time.monotonic()
-    results = _grade_with_progress(manifest, submissions, course, workers, test_timeout)
+    with display.grading_progress(console) as show:
+        results = grade_all(manifest, submissions, course, workers, test_timeout, on_result=show)
     elapsed = time.monotonic() - started
     students = len({r.student for r in results})
     console.print(f"graded {len(results)} submissions of {students} students in {elapsed:.0f} s "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -90,3 +93,21 @@ def print_milestone_list(console: Console, manifest: Manifest, progress: Progres
         requires = f"{milestone.requires[0]:02d}-{milestone.requires[-1]:02d}" if milestone.requires else ""
         table.add_row(str(milestone.year or "—"), milestone.id, milestone.title, requires, state, detail)
     console.print(table)
+
+
+@contextmanager
+def grading_progress(console: Console) -> Iterator[Callable]:
+    """A progress bar with ETA for `tito grade`; yields the callback the grader calls per result."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = [TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[last]}")]
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("grading", total=None, last="")
+
+        def show(result, done: int, total: int) -> None:
+            note = f" [red]{escape(result.error[:60])}[/red]" if result.error else ""
+            bar.update(task, completed=done, total=total,
+                       last=f"{escape(result.student)} {result.module_id}: {result.total:g}{note}")
+
+        yield show

@@ -91,12 +91,20 @@ def submission_notebook(manifest: Manifest, module: Module, path: Path) -> Any:
         notebook = nbformat.read(path, as_version=4) if path.suffix == ".ipynb" else jupytext.read(path, fmt="py:percent")
     except Exception as error:  # a corrupt notebook is the student's problem, graded zero, said why
         raise TitoError(f"{path.name} cannot be read as a notebook: {str(error).splitlines()[0]}") from None
-    notebook.cells = [cell for cell in notebook.cells if not cell.source.lstrip().startswith(EXAMPLE_CELL)]
+    notebook.cells = [cell for cell in notebook.cells if not is_example_cell(cell)]
     present = {cell.metadata.get("nbgrader", {}).get("grade_id") for cell in notebook.cells}
     notebook.cells.extend(cell for cell in graded_cells(manifest, module)
                           if cell.metadata.get("nbgrader", {}).get("grade_id") not in present)
     notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     return notebook
+
+
+def is_example_cell(cell: Any) -> bool:
+    """A code cell that is one `if __name__ == "__main__":` block and nothing else."""
+    lines = cell.source.strip().splitlines()
+    if cell.cell_type != "code" or not lines or lines[0].strip() != EXAMPLE_CELL:
+        return False
+    return all(not line or line[0].isspace() or line.startswith("#") for line in lines[1:])
 
 
 def tampering(notebook: Any) -> str:
@@ -207,12 +215,12 @@ def grade_all(manifest: Manifest, submissions: Path, course: Path | None = None,
     from .course import build_release
 
     course = course or course_root(manifest)
-    if not (course / "gradebook.db").exists() or not (course / "release").is_dir():
-        build_release(manifest, course)
     jobs = find_jobs(manifest, submissions)
     if not jobs:
         raise TitoError(f"no module files found under {submissions}/<student>/ "
                         "(expected names like tensor.py, 01_tensor.py or tensor.ipynb)")
+    if not (course / "gradebook.db").exists() or not (course / "release").is_dir():
+        build_release(manifest, course)
     api = nbgrader_api(course)
     results: list[JobResult] = []
     with tempfile.TemporaryDirectory(prefix="tito-gradebook-") as scratch:
@@ -231,3 +239,18 @@ def grade_all(manifest: Manifest, submissions: Path, course: Path | None = None,
                 if on_result:
                     on_result(result, len(results), len(jobs))
     return results
+
+
+def grade_reference(manifest: Manifest, course: Path, notebooks: list[Path],
+                    on_result: Callable[[JobResult, int, int], None] | None = None) -> list[JobResult]:
+    """Autograde the solution notebooks as a student named "reference", in a scratch copy of the
+    course, so the real gradebook never lists a student who is not one."""
+    with tempfile.TemporaryDirectory(prefix="tito-reference-") as scratch:
+        student = Path(scratch) / "submissions" / "reference"
+        student.mkdir(parents=True)
+        for path in notebooks:
+            shutil.copy(path, student / path.name)
+        scratch_course = Path(scratch) / "course"
+        shutil.copytree(course / "release", scratch_course / "release")
+        shutil.copy(course / "gradebook.db", scratch_course / "gradebook.db")
+        return grade_all(manifest, student.parent, scratch_course, on_result=on_result)

@@ -79,20 +79,22 @@ def test_student_distribution_has_no_solution_and_no_hidden_test_and_runs(tmp_pa
         assert (out / "notebooks" / f"{module.folder}.ipynb").is_file()
         assert (out / "originals" / "modules" / module.file).read_text() == (out / "modules" / module.file).read_text()
 
-    wheel = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(tmp_path / "wheel"), str(out)], capture_output=True, text=True, timeout=300)
-    assert wheel.returncode == 0, wheel.stderr
-    assert list((tmp_path / "wheel").glob("*.whl"))
-    # the distribution's own grader and router, not this checkout's
-    env = {"PYTHONPATH": str(out), "TITO_ROOT": str(out), "TITO_STATE_DIR": str(tmp_path / "state")}
-    check = tito("check", "01", cwd=out, env=env)
+    # a real install, as a student does it: `make setup` (a venv of its own), then tito from it
+    setup = subprocess.run(["make", "-C", str(out), "setup", f"PYTHON={sys.executable}"],
+                           capture_output=True, text=True, timeout=900)
+    assert setup.returncode == 0, setup.stdout[-2000:] + setup.stderr[-2000:]
+    env = {"TITO_STATE_DIR": str(tmp_path / "state")}
+    check = subprocess.run([str(out / ".venv" / "bin" / "tito"), "check", "01"], cwd=out, capture_output=True,
+                           text=True, timeout=600, env=dict(os.environ, COLUMNS="200", **env))
     assert check.returncode == 1, check.stdout + check.stderr
-    assert "not written yet" in check.stdout and f"0/" in check.stdout
-    where = subprocess.run([sys.executable, "-c", "import grader, tinytorch; print(grader.__file__, tinytorch.__file__)"],
-                           cwd=out, env=dict(os.environ, **env), capture_output=True, text=True)
-    assert where.stdout.count(str(out)) == 2, where.stdout
-    reset = tito("module", "reset", "01", "--yes", cwd=out, env=env)
-    assert reset.returncode == 0, reset.stdout + reset.stderr
+    assert "not written yet" in check.stdout and "0/" in check.stdout and str(out) not in check.stderr
+    where = subprocess.run([str(out / ".venv" / "bin" / "python"), "-c",
+                            "import grader, tinytorch; print(grader.__file__, tinytorch.__file__)"],
+                           cwd=tmp_path, capture_output=True, text=True)
+    assert where.stdout.count(str(out)) == 2, where.stdout  # the distribution's own grader and router
+    reset = subprocess.run([str(out / ".venv" / "bin" / "tito"), "module", "reset", "01", "--yes"], cwd=out,
+                           capture_output=True, text=True, env=dict(os.environ, **env))
+    assert reset.returncode == 0, reset.stdout + reset.stderr  # from originals/: no solutions, no git
 
 
 def make_submissions(root: Path, course: Path) -> None:
@@ -189,3 +191,16 @@ def test_solution_build_autogrades_the_reference_to_full_marks(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "autograde to full marks" in done.stdout
     assert len(list((tmp_path / "course" / "solution").glob("*/*.ipynb"))) == len(MANIFEST.available_modules())
+
+
+def test_bad_instructor_input_gets_one_line_errors(tmp_path):
+    missing = tito("grade", str(tmp_path / "nowhere"), "--course", str(tmp_path / "course"))
+    assert missing.returncode == 2 and "is not a folder of student submissions" in missing.stderr
+    assert "Traceback" not in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+    no_gradebook = tito("export", "--course", str(tmp_path / "empty"), "--out", str(tmp_path / "g.csv"))
+    assert no_gradebook.returncode == 2 and "run `tito grade SUBMISSIONS` first" in no_gradebook.stderr
+    (tmp_path / "dist").mkdir()
+    (tmp_path / "dist" / "keep.txt").write_text("an instructor's file")
+    occupied = tito("release", "--out", str(tmp_path / "dist"), "--course", str(tmp_path / "course"))
+    assert occupied.returncode == 2 and "is not empty" in occupied.stderr
+    assert (tmp_path / "dist" / "keep.txt").read_text() == "an instructor's file"
