@@ -51,3 +51,17 @@ def test_an_unlocked_milestone_without_its_data_says_which_fetch_to_run(manifest
     mlp = manifest.find_milestone("mlp")
     with pytest.raises(TitoError, match=r"needs the mnist data: run `tito data fetch mnist` first"):
         run_milestone(manifest, progress_with(list(mlp.requires)), mlp, "smoke")
+
+
+def test_status_tells_a_passed_smoke_run_from_a_missed_target(manifest):
+    from grader.display import milestone_line
+    from grader.progress import MilestoneResult
+
+    xor = manifest.find_milestone("xor")
+    progress = progress_with([1, 2, 3, 4, 5, 6, 7])
+    progress.milestones["xor"] = MilestoneResult("smoke", {"mlp_accuracy": 1.0, "single_layer_accuracy": 0.5,
+                                                           "mlp_final_loss": 0.01}, achieved=False, ran_at=now())
+    assert "smoke run passed" in milestone_line(manifest, progress, xor)[1]
+    progress.milestones["xor"] = MilestoneResult("default", {"mlp_accuracy": 0.75, "single_layer_accuracy": 0.5},
+                                                 achieved=False, ran_at=now())
+    assert "missed its target" in milestone_line(manifest, progress, xor)[1]
