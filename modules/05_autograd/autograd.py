@@ -1125,6 +1125,10 @@ def describe_graph(output: Tensor) -> str:
 # wraps, so calling `enable_autograd()` again wraps the original methods afresh instead of
 # wrapping the wrappers (in a notebook, re-run it after changing a Function). It runs when
 # this module is imported, so `import tinytorch.autograd` is all a later module needs.
+#
+# Step 2's marking is `record(out, function)`. Later modules that add a primitive of their own
+# (convolution in 09, embedding lookup in 11, RoPE in 13) compute the value with numpy and call
+# `record` themselves when `is_grad_enabled()` and an input requires grad.
 
 # %%
 TENSOR_FUNCTIONS: list[tuple[str, type[Function]]] = [
@@ -1145,6 +1149,14 @@ LAYER_FUNCTIONS: list[tuple[type, type[Function]]] = [
 ]
 
 
+def record(out: Tensor, function: Function) -> Tensor:
+    """Mark `out` as the result of `function`: the node backward() will walk through."""
+    function.output = out.data
+    out.requires_grad = True
+    out._grad_fn = function
+    return out
+
+
 def _needs_recording(args: tuple, kwargs: dict) -> bool:
     if not _grad_enabled:
         return False
@@ -1155,21 +1167,17 @@ def _recorder(original: Callable, function_class: type[Function]) -> Callable:
     """`original`, wrapped to record `function_class` when an input requires grad."""
 
     @functools.wraps(original)
-    def record(*args: Any, **kwargs: Any) -> Any:
+    def recorded(*args: Any, **kwargs: Any) -> Any:
         if not _needs_recording(args, kwargs):
             return original(*args, **kwargs)
         with no_grad():
             out = original(*args, **kwargs)
         if not isinstance(out, Tensor) or any(out is a for a in args):
             return out  # e.g. contiguous() of a contiguous tensor is the tensor itself
-        function = function_class(*args, **kwargs)
-        function.output = out.data
-        out.requires_grad = True
-        out._grad_fn = function
-        return out
+        return record(out, function_class(*args, **kwargs))
 
-    record._autograd_original = original
-    return record
+    recorded._autograd_original = original
+    return recorded
 
 
 def _unwrapped(method: Callable) -> Callable:

@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tinytorch.autograd import Function, is_grad_enabled, no_grad
+from tinytorch.autograd import Function, is_grad_enabled, no_grad, record
 from tinytorch.layers import Module
 from tinytorch.tensor import Tensor, generator
 
@@ -200,8 +200,8 @@ def sliding_windows(x: np.ndarray, kernel_size: int | tuple[int, int],
 # recorder does: if gradients are enabled (`is_grad_enabled()`) and any of `x`, `weight`,
 # `bias` requires grad, build a `Conv2dFn` (section 5), store the output array in its
 # `output`, and mark the result with `requires_grad = True` and `_grad_fn = function`.
-# `_record` below does the marking. `Conv2dFn` keeps `cols`: backward needs exactly that
-# matrix, and recomputing it would cost a second copy.
+# Module 05's `record(out, function)` (section 2.11) does the marking. `Conv2dFn` keeps
+# `cols`: backward needs exactly that matrix, and recomputing it would cost a second copy.
 #
 # Check the shapes and say what is wrong in the language of the lesson: `x` must be 4-D, its
 # channel count must equal `weight.shape[1]`, `bias` (if given) must have `C_out` numbers,
@@ -209,14 +209,6 @@ def sliding_windows(x: np.ndarray, kernel_size: int | tuple[int, int],
 # empty. A ValueError naming the shapes, please.
 
 # %%
-def _record(out: Tensor, function: Function) -> Tensor:
-    """Mark `out` as computed by `function`, as module 05's recorder does (section 2.11)."""
-    function.output = out.data
-    out.requires_grad = True
-    out._grad_fn = function
-    return out
-
-
 def _needs_grad(*tensors: Any) -> bool:
     """True when recording is on and some input is a Tensor that requires grad."""
     return is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in tensors)

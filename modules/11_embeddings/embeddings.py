@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from tinytorch.autograd import Function, is_grad_enabled, no_grad
+from tinytorch.autograd import Function, is_grad_enabled, no_grad, record
 from tinytorch.layers import Module
 from tinytorch.tensor import Tensor, generator
 
@@ -172,7 +172,7 @@ def as_indices(indices: Any, num_embeddings: int) -> np.ndarray:
 #
 # Recording follows module 09 exactly: compute the value with numpy; then, *only if*
 # recording is on (`is_grad_enabled()`) *and* `weight.requires_grad`, build an
-# `EmbeddingFn(weight, ids)` and `_record` it on the output. The ids are not an input of
+# `EmbeddingFn(weight, ids)` and `record` it on the output. The ids are not an input of
 # the Function (they are integers: there is no gradient with respect to an id), so its only
 # input is the weight and it keeps the checked id array as `self.indices`.
 #
@@ -180,14 +180,6 @@ def as_indices(indices: Any, num_embeddings: int) -> np.ndarray:
 # Wrap a numpy `weight` in a Tensor (it will not require grad).
 
 # %%
-def _record(out: Tensor, function: Function) -> Tensor:
-    """Mark `out` as computed by `function`, as module 05's recorder does (section 2.11)."""
-    function.output = out.data
-    out.requires_grad = True
-    out._grad_fn = function
-    return out
-
-
 class EmbeddingFn(Function):
     """embedding(indices, weight): the one input is the weight; the checked ids are kept as `indices`."""
 

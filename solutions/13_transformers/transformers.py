@@ -72,7 +72,7 @@ import numpy as np
 import tinytorch.autograd  # noqa: F401  (gives Tensor operations, activations and losses their gradients)
 from tinytorch.activations import GELU, Sigmoid
 from tinytorch.attention import scaled_dot_product_attention
-from tinytorch.autograd import Function, is_grad_enabled, no_grad
+from tinytorch.autograd import Function, is_grad_enabled, no_grad, record
 from tinytorch.embeddings import Embedding
 from tinytorch.layers import Dropout, Linear, Module
 from tinytorch.tensor import Tensor, generator
@@ -300,8 +300,8 @@ class MLP(Module):
 # **Backward.** The rotation is linear in `x`, `out = R x`, so `dL/dx = R^T dL/dout`, and the
 # transpose of a rotation is the rotation by the opposite angle: run the same formula with
 # `sin` negated. That makes `apply_rope` a new primitive with its own `Function`, `RopeFn`, as
-# in module 09: compute with numpy, record with `_record` when recording is on and `x`
-# requires grad.
+# in module 09: compute with numpy, then mark the result with module 05's `record` when
+# recording is on and `x` requires grad.
 #
 # Shapes: `x` is `(..., T, d)`, typically `(B, heads, T, head_dim)`; `rope_angles` returns
 # `cos` and `sin` of shape `(T, d/2)`, which broadcast against the pairs `x[..., 0::2]` and
@@ -311,14 +311,6 @@ class MLP(Module):
 # float32 stays float32.
 
 # %% nbgrader={"grade": false, "grade_id": "rope", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def _record(out: Tensor, function: Function) -> Tensor:
-    """Mark `out` as computed by `function`, as module 05's recorder does."""
-    function.output = out.data
-    out.requires_grad = True
-    out._grad_fn = function
-    return out
-
-
 def rope_angles(seq_len: int, dim: int, base: float = 10000.0, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """cos and sin of p * base^(-2i/dim) for p = offset..offset+seq_len-1, i < dim/2: (seq_len, dim/2) float64."""
     ### BEGIN SOLUTION
@@ -366,7 +358,7 @@ def apply_rope(x: Tensor, base: float = 10000.0, offset: int = 0) -> Tensor:
     cos, sin = cos.astype(x.dtype), sin.astype(x.dtype)
     out = Tensor(_rotate_pairs(x.data, cos, sin))
     if is_grad_enabled() and x.requires_grad:
-        _record(out, RopeFn(x, cos, sin))
+        record(out, RopeFn(x, cos, sin))
     return out
     ### END SOLUTION
 
