@@ -16,6 +16,7 @@ Nothing here knows any particular module, so a new module needs no change.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,7 @@ def write_source(manifest: Manifest, course: Path, modules: list[Module]) -> Non
 
     for module in modules:
         path = course / "source" / assignment_name(module) / f"{notebook_name(module)}.ipynb"
+        shutil.rmtree(path.parent, ignore_errors=True)  # nbgrader releases every file found here
         path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(source_notebook(manifest, module), path)
 

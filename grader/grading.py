@@ -21,7 +21,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
+import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -31,7 +33,7 @@ from typing import Any, Callable
 from .course import assignment_name, course_root, grade_cell_ids, graded_cells, nbgrader_api, notebook_name
 from .errors import TitoError
 from .manifest import Manifest, Module, load_manifest
-from .notebook import GRADE_CALL, RESULTS_DIR
+from .notebook import GRADE_CALL, RESULTS_DIR, SAVE_RESULTS
 
 EXAMPLE_CELL = 'if __name__ == "__main__":'
 TAMPERING = ("import grader", "from grader", GRADE_CALL, RESULTS_DIR)
@@ -133,11 +135,21 @@ def quiet_worker(course: Path) -> None:
         os.dup2(handle.fileno(), 2)  # the file descriptor, so kernels started from here inherit it
 
 
+KERNEL_FAILURES = ("ZMQError", "Address already in use", "Kernel died", "DeadKernelError", "Kernel didn't respond")
+
+
+def kernel_failed(outcome: dict) -> bool:
+    """Did autograde fail because the kernel could not start or died (not the student's code)?"""
+    text = f"{outcome.get('error') or ''}\n{outcome.get('log') or ''}"
+    return any(symptom in text for symptom in KERNEL_FAILURES)
+
+
 def grade_job(job: Job, template_db: Path, course: Path, test_timeout: float | None = None) -> JobResult:
     """Autograde one submission in a private course folder; copy the graded notebook back."""
     import nbformat
 
     quiet_worker(course)
+    os.environ[SAVE_RESULTS] = "1"  # the kernels this worker starts keep per-test results for us
     if test_timeout:
         os.environ["TITO_TEST_TIMEOUT"] = f"{test_timeout:g}"
     manifest = load_manifest()
@@ -158,9 +170,11 @@ def grade_job(job: Job, template_db: Path, course: Path, test_timeout: float | N
         nbformat.write(submission, target)
         timeout = 2 * manifest.grading.checkpoint_timeout_seconds + 120
         api = nbgrader_api(private, Execute={"timeout": int(timeout)})
-        outcome = api.autograde(assignment, job.student, force=True, create=True)
+        outcome = autograde_once_more_on_kernel_failure(api, assignment, job.student)
         graded_dir = private / "autograded" / job.student / assignment
         if not outcome.get("success"):
+            # the whole story goes to this worker's log (<course>/logs/), the one line to the TA
+            print(f"{job.student} {assignment}:\n{outcome.get('log') or ''}\n{outcome.get('error') or ''}", file=sys.stderr)
             result.error = "nbgrader autograde failed: " + " ".join(
                 (outcome.get("error") or outcome.get("log") or "").strip().splitlines()[-1:])
         else:
@@ -170,13 +184,31 @@ def grade_job(job: Job, template_db: Path, course: Path, test_timeout: float | N
                 result.results.append(json.loads(record.read_text()))
         if suspicious:
             result.error, result.scores = suspicious, {name: 0.0 for name in result.scores}
-        for step in ("submitted", "autograded"):  # for formgrader and nbgrader's own tools
-            source = private / step / job.student / assignment
-            destination = course / step / job.student / assignment
-            if source.is_dir():
-                shutil.rmtree(destination, ignore_errors=True)
-                shutil.copytree(source, destination, ignore=shutil.ignore_patterns(RESULTS_DIR))
+        copy_back(private, course, job.student, assignment)
     return result
+
+
+def autograde_once_more_on_kernel_failure(api: Any, assignment: str, student: str) -> dict:
+    """nbgrader autograde; again once if the kernel, not the student's code, failed.
+
+    Kernels started at the same moment by parallel workers can race for a TCP port (a known
+    jupyter_client issue); such a failure is quick, or names the kernel.
+    """
+    started = time.monotonic()
+    outcome = api.autograde(assignment, student, force=True, create=True)
+    if not outcome.get("success") and (kernel_failed(outcome) or time.monotonic() - started < 60):
+        outcome = api.autograde(assignment, student, force=True, create=True)
+    return outcome
+
+
+def copy_back(private: Path, course: Path, student: str, assignment: str) -> None:
+    """The submitted and autograded notebooks into the course, for formgrader and nbgrader's tools."""
+    for step in ("submitted", "autograded"):
+        source = private / step / student / assignment
+        destination = course / step / student / assignment
+        if source.is_dir():
+            shutil.rmtree(destination, ignore_errors=True)
+            shutil.copytree(source, destination, ignore=shutil.ignore_patterns(RESULTS_DIR))
 
 
 # -- the main process -----------------------------------------------------------------------------

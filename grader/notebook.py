@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import sys
@@ -26,6 +27,7 @@ from .manifest import Manifest, Module, load_manifest
 
 GRADE_CALL = "grade_this_notebook"
 RESULTS_DIR = "tito_results"  # beside the notebook being graded; `tito grade` collects it
+SAVE_RESULTS = "TITO_SAVE_RESULTS"  # set by `tito grade` in the kernels it starts
 
 
 def executed_code() -> str:
@@ -58,7 +60,10 @@ def test_file(manifest: Manifest, module: Module, hidden: bool) -> Path:
 
 
 def save_results(run: CheckpointRun, module: Module, hidden: bool, score: float, points: float) -> None:
-    """Write the outcome beside the notebook for `tito grade` and `tito feedback`."""
+    """Write the outcome beside the notebook for `tito grade` and `tito feedback` (only when
+    `tito grade` asks for it: a student's or nbgrader's own run leaves no files behind)."""
+    if os.environ.get(SAVE_RESULTS) != "1":
+        return
     folder = Path.cwd() / RESULTS_DIR
     folder.mkdir(exist_ok=True)
     kind = "hidden" if hidden else "checkpoint"

@@ -191,6 +191,9 @@ def test_solution_build_autogrades_the_reference_to_full_marks(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "autograde to full marks" in done.stdout
     assert len(list((tmp_path / "course" / "solution").glob("*/*.ipynb"))) == len(MANIFEST.available_modules())
+    # executing the notebooks (nbgrader's solution build does) leaves no files for nbgrader to release
+    for step in ("source", "release", "solution"):
+        assert {p.suffix for p in (tmp_path / "course" / step).rglob("*") if p.is_file()} == {".ipynb"}, step
 
 
 def test_bad_instructor_input_gets_one_line_errors(tmp_path):
