@@ -40,7 +40,6 @@ def main() -> None:
             shutil.copy(source, target)
         tito = [sys.executable, "-m", "grader.cli"]
         started = time.perf_counter()
-        subprocess.run([*tito, "release", "--stubs"], cwd=COURSE_ROOT, check=True, capture_output=True)
         subprocess.run([*tito, "grade", str(submissions), "--course", str(course), "--workers", str(arguments.workers)],
                        cwd=COURSE_ROOT, check=True, stdout=subprocess.DEVNULL)
         elapsed = time.perf_counter() - started

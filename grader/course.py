@@ -25,6 +25,7 @@ from .errors import TitoError
 from .manifest import Manifest, Module
 
 NBGRADER_SCHEMA = 3
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}  # what nbgrader executes with
 
 
 def course_root(manifest: Manifest) -> Path:
@@ -78,7 +79,7 @@ def source_notebook(manifest: Manifest, module: Module) -> Any:
     from .stubs import read_notebook
 
     notebook = read_notebook(manifest.solution_path(module).read_text())
-    notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    notebook.metadata["kernelspec"] = dict(KERNELSPEC)
     notebook.cells.extend(graded_cells(manifest, module))
     return notebook
 

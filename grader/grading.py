@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .course import assignment_name, course_root, grade_cell_ids, graded_cells, nbgrader_api, notebook_name
+from .course import KERNELSPEC, assignment_name, course_root, grade_cell_ids, graded_cells, nbgrader_api, notebook_name
 from .errors import TitoError
 from .manifest import Manifest, Module, load_manifest
 from .notebook import GRADE_CALL, RESULTS_DIR, SAVE_RESULTS
@@ -97,7 +97,7 @@ def submission_notebook(manifest: Manifest, module: Module, path: Path) -> Any:
     present = {cell.metadata.get("nbgrader", {}).get("grade_id") for cell in notebook.cells}
     notebook.cells.extend(cell for cell in graded_cells(manifest, module)
                           if cell.metadata.get("nbgrader", {}).get("grade_id") not in present)
-    notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    notebook.metadata["kernelspec"] = dict(KERNELSPEC)
     return notebook
 
 
@@ -109,9 +109,13 @@ def is_example_cell(cell: Any) -> bool:
     return all(not line or line[0].isspace() or line.startswith("#") for line in lines[1:])
 
 
-def tampering(notebook: Any) -> str:
-    """Why the student's own cells look like they reach into the grader, or ''."""
-    graded = set(grade_cell_ids_of(notebook))
+def tampering(notebook: Any, module: Module) -> str:
+    """Why the student's own cells look like they reach into the grader, or ''.
+
+    Only the module's two graded cells (restored from the source by nbgrader) are exempt: a
+    cell a student marks as graded is still the student's code.
+    """
+    graded = set(grade_cell_ids(module))
     for cell in notebook.cells:
         if cell.cell_type != "code" or cell.metadata.get("nbgrader", {}).get("grade_id") in graded:
             continue
@@ -119,11 +123,6 @@ def tampering(notebook: Any) -> str:
             if marker in cell.source:
                 return f"the submission's own code mentions {marker!r}; graded zero for review"
     return ""
-
-
-def grade_cell_ids_of(notebook: Any) -> list[str]:
-    return [cell.metadata["nbgrader"]["grade_id"] for cell in notebook.cells
-            if cell.metadata.get("nbgrader", {}).get("grade")]
 
 
 def quiet_worker(course: Path) -> None:
@@ -164,7 +163,7 @@ def grade_job(job: Job, template_db: Path, course: Path, test_timeout: float | N
         except TitoError as error:
             result.error = str(error)
             return result
-        suspicious = tampering(submission)
+        suspicious = tampering(submission, module)
         target = private / "submitted" / job.student / assignment / f"{notebook}.ipynb"
         target.parent.mkdir(parents=True)
         nbformat.write(submission, target)
@@ -213,7 +212,7 @@ def copy_back(private: Path, course: Path, student: str, assignment: str) -> Non
 
 # -- the main process -----------------------------------------------------------------------------
 
-def record(api: Any, manifest: Manifest, result: JobResult, course: Path) -> None:
+def record_result(api: Any, manifest: Manifest, result: JobResult, course: Path) -> None:
     """Write one job's scores into the course gradebook and keep its per-test results."""
     from nbgrader.api import MissingEntry
 
@@ -266,7 +265,7 @@ def grade_all(manifest: Manifest, submissions: Path, course: Path | None = None,
                     result = future.result()
                 except Exception as error:  # a worker that died still yields a (zero) result
                     result = JobResult(job.student, job.module_id, error=f"grading crashed: {error}")
-                record(api, manifest, result, course)
+                record_result(api, manifest, result, course)
                 results.append(result)
                 if on_result:
                     on_result(result, len(results), len(jobs))

@@ -53,10 +53,9 @@ def module_folder_with(manifest: Manifest, module: Module, code: str, scratch: P
     return folder
 
 
-def test_file(manifest: Manifest, module: Module, hidden: bool) -> Path:
-    if not hidden:
-        return manifest.checkpoint_path(module)
-    return manifest.hidden_path(module)
+def suite_path(manifest: Manifest, module: Module, hidden: bool) -> Path:
+    """The pytest file a graded cell runs: the visible checkpoint or the hidden checks."""
+    return manifest.hidden_path(module) if hidden else manifest.checkpoint_path(module)
 
 
 def save_results(run: CheckpointRun, module: Module, hidden: bool, score: float, points: float) -> None:
@@ -101,13 +100,13 @@ def grade_this_notebook(module_id: str, points: float, hidden: bool = False) -> 
             # With the reference at hand (instructors), earlier modules come from it, so a
             # notebook is graded on its own module only; a student's copy uses their own files.
             choice = SourceChoice(source="modules", reference_deps=manifest.has_solutions(), modules_dir=modules_dir)
-            run = run_tests(manifest, module, [test_file(manifest, module, hidden)], choice)
+            run = run_tests(manifest, module, [suite_path(manifest, module, hidden)], choice)
         # messages point at the scratch copy of the code: name it the way the student knows it
         scratch_file = str(modules_dir / module.file)
         for test in run.tests:
             test.message = test.message.replace(scratch_file, "this notebook's code")
         run.errors = [error.replace(scratch_file, "this notebook's code") for error in run.errors]
-        score = 0.0 if run.errors and not run.tests else run.score(points)
+        score = run.score(points)  # passed / collected: a run that could not import scores 0
         print_report(run, hidden, score, points)
         save_results(run, module, hidden, score, points)
     return score

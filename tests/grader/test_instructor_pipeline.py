@@ -23,12 +23,6 @@ MANIFEST = load_manifest(COURSE_ROOT)
 GRADED = MANIFEST.find_module("02")  # a quick checkpoint: the pipeline, not the module, is under test
 
 
-def tito(*arguments: str, cwd: Path = COURSE_ROOT, env: dict | None = None, timeout: float = 900):
-    full_env = dict(os.environ, COLUMNS="200", **(env or {}))
-    return subprocess.run([sys.executable, "-m", "grader.cli", *arguments], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-
-
 def solution_regions(manifest: Manifest) -> list[str]:
     """The text of every `### BEGIN SOLUTION` region of every available module."""
     regions = []
@@ -38,8 +32,8 @@ def solution_regions(manifest: Manifest) -> list[str]:
     return regions
 
 
-def hidden_test_sources(manifest: Manifest) -> list[str]:
-    """The body line after each hidden test's def: what must never reach a student."""
+def hidden_test_names(manifest: Manifest) -> list[str]:
+    """The name of every hidden test: none may appear in what a student receives."""
     bodies = []
     for module in manifest.available_modules():
         text = manifest.hidden_path(module).read_text()
@@ -62,17 +56,17 @@ def test_release_notebooks_have_graded_cells_and_no_solution_or_hidden_test(cour
         assert sum(points) == pytest.approx(module.points), module.id  # the manifest's points, nothing else
 
 
-def test_student_distribution_has_no_solution_and_no_hidden_test_and_runs(tmp_path, course):
+def test_student_distribution_has_no_solution_and_no_hidden_test_and_runs(tito, tmp_path, course):
     out = tmp_path / "dist"
-    done = tito("release", "--out", str(out), "--course", str(course))
-    assert done.returncode == 0, done.stderr
+    done = tito("release", "--out", str(out), "--course", str(course), timeout=600)
+    assert done.code == 0, done.stderr
     assert not (out / "solutions").exists() and not (out / "tests" / "hidden").exists()
     texts = {path: path.read_text(errors="ignore") for path in out.rglob("*") if path.is_file()}
     regions = [r for r in solution_regions(MANIFEST) if len(r.strip()) > 40]  # one-liners can recur innocently
     assert len(regions) > 100
     leaks = [(str(path), region[:60]) for region in regions for path, text in texts.items() if region in text]
     assert not leaks, leaks[:5]
-    hidden_names = hidden_test_sources(MANIFEST)
+    hidden_names = hidden_test_names(MANIFEST)
     assert hidden_names
     assert not [(str(p), n) for n in hidden_names for p, t in texts.items() if f"def {n}(" in t]
     for module in MANIFEST.available_modules():
@@ -134,14 +128,14 @@ def read_export(path: Path) -> dict[str, float]:
         return {row["student"]: float(row[GRADED.folder]) for row in csv.DictReader(handle)}
 
 
-def test_grade_export_feedback_end_to_end(tmp_path, course):
+def test_grade_export_feedback_end_to_end(tito, tmp_path, course):
     submissions = tmp_path / "submissions"
     make_submissions(submissions, course)
-    done = tito("grade", str(submissions), "--course", str(course), "--test-timeout", "3")
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = tito("grade", str(submissions), "--course", str(course), "--test-timeout", "3", timeout=900)
+    assert done.code == 0, done.stdout + done.stderr
     assert "graded 6 submissions" in done.stdout
 
-    assert tito("export", "--course", str(course), "--out", str(tmp_path / "grades.csv")).returncode == 0
+    assert tito("export", "--course", str(course), "--out", str(tmp_path / "grades.csv")).code == 0
     scores = read_export(tmp_path / "grades.csv")
     full = GRADED.points
     assert scores["reference"] == full and scores["notebook_user"] == full
@@ -149,12 +143,12 @@ def test_grade_export_feedback_end_to_end(tmp_path, course):
     assert 0 < scores["endless_loop"] < full  # the looping checks fail, the rest still count
 
     canvas = tito("export", "--format", "canvas", "--course", str(course), "--out", str(tmp_path / "canvas.csv"))
-    assert canvas.returncode == 0
+    assert canvas.code == 0
     rows = list(csv.reader(open(tmp_path / "canvas.csv")))
     assert rows[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"] and rows[1][0] == "Points Possible"
     assert len(rows) == 2 + 6
 
-    assert tito("feedback", "--course", str(course), "--out", str(tmp_path / "feedback")).returncode == 0
+    assert tito("feedback", "--course", str(course), "--out", str(tmp_path / "feedback")).code == 0
     loop_report = (tmp_path / "feedback" / "endless_loop.md").read_text()
     assert "✗" in loop_report and "✓" in loop_report and "additional instructor checks" in loop_report
     syntax_report = (tmp_path / "feedback" / "syntax_error.md").read_text()
@@ -169,9 +163,9 @@ def test_grade_export_feedback_end_to_end(tmp_path, course):
         count = db.execute("select count(*) from submitted_assignment").fetchone()[0]
     assert count == 6
     # grading again is idempotent
-    again = tito("grade", str(submissions / ".." / "submissions"), "--course", str(course), "--test-timeout", "3")
-    assert again.returncode == 0
-    assert tito("export", "--course", str(course), "--out", str(tmp_path / "again.csv")).returncode == 0
+    again = tito("grade", str(submissions), "--course", str(course), "--test-timeout", "3", timeout=900)
+    assert again.code == 0
+    assert tito("export", "--course", str(course), "--out", str(tmp_path / "again.csv")).code == 0
     assert read_export(tmp_path / "again.csv") == scores
     with sqlite3.connect(course / "gradebook.db") as db:
         assert db.execute("select count(*) from submitted_assignment").fetchone()[0] == 6
@@ -186,9 +180,9 @@ def test_graded_cells_take_their_points_from_the_manifest():
         assert "BEGIN HIDDEN TESTS" in cells[-1].source and "BEGIN HIDDEN TESTS" not in cells[-2].source
 
 
-def test_solution_build_autogrades_the_reference_to_full_marks(tmp_path):
-    done = tito("solution", "--course", str(tmp_path / "course"))
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+def test_solution_build_autogrades_the_reference_to_full_marks(tito, tmp_path):
+    done = tito("solution", "--course", str(tmp_path / "course"), timeout=900)
+    assert done.code == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "autograde to full marks" in done.stdout
     assert len(list((tmp_path / "course" / "solution").glob("*/*.ipynb"))) == len(MANIFEST.available_modules())
     # executing the notebooks (nbgrader's solution build does) leaves no files for nbgrader to release
@@ -196,14 +190,25 @@ def test_solution_build_autogrades_the_reference_to_full_marks(tmp_path):
         assert {p.suffix for p in (tmp_path / "course" / step).rglob("*") if p.is_file()} == {".ipynb"}, step
 
 
-def test_bad_instructor_input_gets_one_line_errors(tmp_path):
+def test_bad_instructor_input_gets_one_line_errors(tito, tmp_path):
     missing = tito("grade", str(tmp_path / "nowhere"), "--course", str(tmp_path / "course"))
-    assert missing.returncode == 2 and "is not a folder of student submissions" in missing.stderr
+    assert missing.code == 2 and "is not a folder of student submissions" in missing.stderr
     assert "Traceback" not in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
     no_gradebook = tito("export", "--course", str(tmp_path / "empty"), "--out", str(tmp_path / "g.csv"))
-    assert no_gradebook.returncode == 2 and "run `tito grade SUBMISSIONS` first" in no_gradebook.stderr
+    assert no_gradebook.code == 2 and "run `tito grade SUBMISSIONS` first" in no_gradebook.stderr
     (tmp_path / "dist").mkdir()
     (tmp_path / "dist" / "keep.txt").write_text("an instructor's file")
     occupied = tito("release", "--out", str(tmp_path / "dist"), "--course", str(tmp_path / "course"))
-    assert occupied.returncode == 2 and "is not empty" in occupied.stderr
+    assert occupied.code == 2 and "is not empty" in occupied.stderr
     assert (tmp_path / "dist" / "keep.txt").read_text() == "an instructor's file"
+
+
+def test_code_that_reaches_into_the_grader_is_flagged_even_in_a_cell_marked_graded():
+    from grader.grading import tampering
+
+    notebook = nbformat.v4.new_notebook(cells=graded_cells(MANIFEST, GRADED))
+    assert tampering(notebook, GRADED) == ""  # the course's own graded cells call the grader
+    sneaky = nbformat.v4.new_code_cell("import grader.notebook as g\ng.grade_this_notebook = lambda *a, **k: 6.0")
+    sneaky.metadata["nbgrader"] = {"grade": True, "grade_id": "my-own-grade-cell", "points": 0}
+    notebook.cells.insert(0, sneaky)
+    assert "graded zero for review" in tampering(notebook, GRADED)
