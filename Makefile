@@ -7,10 +7,17 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SETUP  := $(VENV)/.installed
 DEMO   := .tito/demo
+DEMO_TITO := TITO_MODULES_DIR=$(DEMO)/modules TITO_STATE_DIR=$(DEMO) $(BIN)/tito  # tito as the demo student
 
-.PHONY: setup demo test stubs check-stubs clean
+.PHONY: setup setup-grading demo test stubs check-stubs clean
 
 setup: $(SETUP)
+
+# `tito grade` runs student code only inside bubblewrap (a Debian package, no daemon).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+setup-grading: setup
+	@command -v bwrap >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bubblewrap; }
+	@$(BIN)/python -c "from grader.sandbox import sandbox_problem as p; import sys; print('sandbox:', p() or 'bubblewrap works'); sys.exit(1 if p() else 0)"
 
 $(SETUP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,18 +30,18 @@ demo: setup
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
 	cp -r solutions $(DEMO)/modules
 	@echo "== a student who has just started =="
-	TITO_MODULES_DIR=$(DEMO)/modules TITO_STATE_DIR=$(DEMO) $(BIN)/tito status
+	$(DEMO_TITO) status
 	@echo "== the student finishes the modules and checks them =="
-	TITO_MODULES_DIR=$(DEMO)/modules TITO_STATE_DIR=$(DEMO) $(BIN)/tito check --all
+	$(DEMO_TITO) check --all
 	@echo "== the 1957 perceptron and the 1969 XOR are unlocked: run them =="
-	TITO_MODULES_DIR=$(DEMO)/modules TITO_STATE_DIR=$(DEMO) $(BIN)/tito milestone run perceptron
-	TITO_MODULES_DIR=$(DEMO)/modules TITO_STATE_DIR=$(DEMO) $(BIN)/tito milestone run xor
+	$(DEMO_TITO) milestone run perceptron
+	$(DEMO_TITO) milestone run xor
 	@echo "== a taste of the 2017 transformer (smoke preset; the default run takes ~7 min) =="
-	TITO_MODULES_DIR=$(DEMO)/modules TITO_STATE_DIR=$(DEMO) $(BIN)/tito milestone run transformer --preset smoke
+	$(DEMO_TITO) milestone run transformer --preset smoke
 	@echo "== where the student stands now =="
-	TITO_MODULES_DIR=$(DEMO)/modules TITO_STATE_DIR=$(DEMO) $(BIN)/tito status
+	$(DEMO_TITO) status
 
-test: setup
+test: setup setup-grading
 	$(BIN)/python -m pytest tests/grader tests/milestones -q -p no:cacheprovider
 
 stubs: setup

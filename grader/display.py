@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable, Iterator
 
 from rich.console import Console
@@ -13,7 +14,7 @@ from .checkpoint import CheckpointRun, TestOutcome
 from .manifest import Manifest, Milestone, Module
 from .milestones import is_unlocked, missing_modules
 from .progress import Progress
-from .workspace import ModuleState, module_state
+from .workspace import ModuleState, checked_with_edited_checkpoint, module_state
 
 STATE_STYLE = {
     ModuleState.PASSED: "green", ModuleState.FAILED: "red", ModuleState.MODIFIED: "yellow",
@@ -69,7 +70,10 @@ def print_status(console: Console, manifest: Manifest, progress: Progress) -> No
         score = f"{result.score:g}/{result.points:g}" if result and module.available else ""
         checked = result.checked_at.replace("T", " ")[:16] if result and module.available else ""
         style = STATE_STYLE[state]
-        table.add_row(state.symbol, module.id, module.slug, state.value, score, checked,
+        label = state.value
+        if result and checked_with_edited_checkpoint(manifest, module, result.checkpoint_sha256):
+            label += " (with an edited checkpoint)"
+        table.add_row(state.symbol, module.id, module.slug, label, score, checked,
                       style=style or None)
         if next_module is None and state not in (ModuleState.PASSED, ModuleState.UNAVAILABLE):
             next_module = module
@@ -114,3 +118,99 @@ def grading_progress(console: Console) -> Iterator[Callable]:
                        last=f"{escape(result.student)} {result.module_id}: {result.total:g}{note}")
 
         yield show
+
+
+def course_path(manifest: Manifest) -> Callable[[Path], str]:
+    """How a path is shown: relative to the course root when it is inside it."""
+    return lambda path: str(path.relative_to(manifest.root) if path.is_relative_to(manifest.root) else path)
+
+
+def print_check_header(console: Console, manifest: Manifest, module: Module, path: Path, choice) -> None:
+    extra = " with the reference for the modules it builds on" if choice.reference_deps else ""
+    console.print(f"[bold]Checking {module.id} {module.slug}[/bold] ({course_path(manifest)(path)}{extra})")
+
+
+def print_unlocked(console: Console, milestones: list[Milestone]) -> None:
+    for milestone in milestones:
+        console.print(f"  [bold cyan]🔓 milestone unlocked: {milestone.label}: {milestone.title}[/bold cyan]"
+                      f"  → tito milestone run {milestone.id}")
+
+
+@contextmanager
+def download_progress(console: Console) -> Iterator[Callable[[str, int, int | None], None]]:
+    """Progress bars for `tito data fetch`; yields the callback the fetcher calls as bytes arrive."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def show(what: str, done: int, total: int | None) -> None:
+            if what not in tasks:
+                tasks[what] = bar.add_task(what, total=total)
+            bar.update(tasks[what], completed=done, total=total)
+
+        yield show
+
+
+def print_datasets(console: Console, manifest: Manifest) -> None:
+    from .data import cached_path
+
+    for dataset in manifest.datasets.values():
+        path = cached_path(dataset.name)
+        state = f"[green]cached[/green] {path} ({path.stat().st_size / 2**20:.1f} MiB)" if path.exists() else "not fetched"
+        console.print(f"{dataset.name:12} {state}  [dim]{dataset.description}[/dim]")
+
+
+def print_findings(console: Console, findings: list) -> None:
+    for finding in findings:
+        mark = "[green]✓[/green]" if finding.ok else "[red]✗[/red]"
+        console.print(f"{mark} {finding.what}: {escape(finding.detail)}")
+
+
+def print_distribution(console: Console, out: Path) -> None:
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    console.print(f"[green]✓[/green] student distribution in {out} ({size / 2**20:.1f} MiB, "
+                  "no solutions/, no tests/hidden/)")
+
+
+def print_grades(console: Console, manifest: Manifest, results: list) -> None:
+    for result in results:
+        module = manifest.find_module(result.module_id)
+        mark = "[red]✗[/red]" if result.error or result.total < module.points else "[green]✓[/green]"
+        console.print(f"{mark} {module.id} {module.slug}: {result.total:g}/{module.points:g} {escape(result.error)}")
+
+
+def print_grading_summary(console: Console, results: list, elapsed: float, unsandboxed: bool, gradebook: Path) -> None:
+    students = len({r.student for r in results})
+    console.print(f"graded {len(results)} submissions of {students} students in {elapsed:.0f} s "
+                  f"({len(results) / max(elapsed, 1e-9) * 60:.1f} per minute)"
+                  f"{' WITHOUT the sandbox' if unsandboxed else ' in the sandbox'}; gradebook: {gradebook}")
+    for result in results:
+        if result.error:
+            console.print(f"  [yellow]![/yellow] {escape(result.student)} {result.module_id}: {escape(result.error)}")
+
+
+NOT_WRITTEN = "not written yet"
+
+
+def print_compact_run(console: Console, run: CheckpointRun) -> None:
+    """A module in `tito check --all`: one line if nothing is written yet, else its failures."""
+    failed = [t for t in run.tests if not t.passed]
+    if failed and all(t.message.startswith(NOT_WRITTEN) for t in failed) and len(failed) == len(run.tests):
+        console.print(f"  [dim]· not written yet ({len(failed)} tests wait for it)[/dim]")
+        return
+    for test in failed:
+        print_test(console, test)
+
+
+def print_check_table(console: Console, runs: list[CheckpointRun]) -> None:
+    table = Table(title="summary", title_justify="left", box=None, pad_edge=False)
+    for column in ("", "module", "passed", "score"):
+        table.add_column(column)
+    for run in runs:
+        style = "green" if run.all_passed else "red"
+        table.add_row("✓" if run.all_passed else "✗", run.module.folder, f"{run.passed_count}/{run.total}",
+                      f"{run.score(run.module.points):g}/{run.module.points:g}", style=style)
+    console.print()
+    console.print(table)

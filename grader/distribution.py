@@ -4,7 +4,9 @@
     notebooks/          nbgrader's release notebooks, one per module
     originals/modules/  untouched stubs, so `tito module reset` works without git
     tests/checkpoints/  the visible checkpoints (+ tests/conftest.py)
-    grader/ tinytorch/ milestones/ tito.toml README.md pyproject.toml
+    grader/ tinytorch/ milestones/ tito.toml pyproject.toml
+    README.md           the student's, generated from the course README (`student_readme`)
+    .gitignore          .venv/, .tito/, egg-info
     Makefile            the student's: `make setup`, `make status`, `make check`
 
 Everything is copied by an allow-list, so a new instructor-only folder never leaks by default.
@@ -12,6 +14,7 @@ Everything is copied by an allow-list, so a new instructor-only folder never lea
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -21,7 +24,8 @@ from .manifest import Manifest
 from .stubs import stub_text
 
 COPIED = ("grader", "tinytorch", "milestones", "tests/checkpoints", "tests/conftest.py", "tests/__init__.py",
-          "tito.toml", "README.md", "pyproject.toml")
+          "tito.toml", "pyproject.toml")
+STUDENT_GITIGNORE = ".venv/\n.tito/\n*.egg-info/\n__pycache__/\n.ipynb_checkpoints/\n"
 ORIGINALS = "originals"
 SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
 
@@ -47,6 +51,20 @@ check: setup
 """
 
 
+def student_readme(text: str) -> str:
+    """The student's README, made from the course README (one source, so the two cannot drift).
+
+    The course README marks what students get: the spans between `<!-- student: begin -->` and
+    `<!-- student: end -->`, without `<!-- instructor-only -->` ... `<!-- /instructor-only -->`
+    blocks, and with the text of `<!-- student-only ... -->` comments (invisible in the
+    instructor's README) shown.
+    """
+    text = re.sub(r"<!-- instructor-only -->.*?<!-- /instructor-only -->\n?", "", text, flags=re.S)
+    text = re.sub(r"<!-- student-only\n(.*?)-->\n?", r"\1", text, flags=re.S)
+    spans = re.findall(r"<!-- student: begin -->\n(.*?)<!-- student: end -->", text, flags=re.S)
+    return "\n".join(span.strip() + "\n" for span in spans)
+
+
 def require_empty(out: Path) -> None:
     """The distribution goes into a new folder: never over someone's files."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -65,6 +83,8 @@ def write_distribution(manifest: Manifest, course: Path, out: Path) -> Path:
             (out / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, out / name)
     (out / "Makefile").write_text(STUDENT_MAKEFILE)
+    (out / "README.md").write_text(student_readme((manifest.root / "README.md").read_text()))
+    (out / ".gitignore").write_text(STUDENT_GITIGNORE)
     for module in manifest.available_modules():
         stub = stub_text(manifest.solution_path(module).read_text())  # fresh from the solution
         for target in (out / manifest.modules_dir / module.file, out / ORIGINALS / manifest.modules_dir / module.file):

@@ -5,19 +5,17 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import sys
+import tomllib
 from dataclasses import dataclass
+
+from packaging.requirements import Requirement
 
 from .manifest import Manifest
 from .progress import store_for
+from .sandbox import bwrap_path, sandbox_problem
+from .workspace import edited_checkpoints
 
-# (import name, distribution name, required version or None)
-PACKAGES = [
-    ("numpy", "numpy", None), ("torch", "torch", "2.13.0"), ("click", "click", None),
-    ("rich", "rich", None), ("yaml", "PyYAML", None), ("pytest", "pytest", None),
-    ("pytest_timeout", "pytest-timeout", None), ("hypothesis", "hypothesis", None),
-    ("tiktoken", "tiktoken", None), ("matplotlib", "matplotlib", None),
-    ("jupytext", "jupytext", None), ("nbgrader", "nbgrader", None),
-]
+IMPORT_NAMES = {"pyyaml": "yaml", "pytest-timeout": "pytest_timeout"}  # where the import name is not the project's
 
 
 @dataclass
@@ -32,14 +30,42 @@ def check_python() -> Finding:
     return Finding(sys.version_info >= (3, 11), "python", f"{version} (3.11 or newer needed)")
 
 
-def check_package(module: str, distribution: str, wanted: str | None) -> Finding:
+def requirements(manifest: Manifest) -> list[Requirement]:
+    """The project's dependencies, as pyproject.toml lists them (the one list of them)."""
+    with open(manifest.root / "pyproject.toml", "rb") as handle:
+        return [Requirement(text) for text in tomllib.load(handle)["project"]["dependencies"]]
+
+
+def check_package(requirement: Requirement) -> Finding:
+    name = requirement.name
     try:
-        importlib.import_module(module)
-        version = importlib.metadata.version(distribution)
+        importlib.import_module(IMPORT_NAMES.get(name.lower(), name.replace("-", "_")))
+        version = importlib.metadata.version(name)
     except Exception as error:  # noqa: BLE001 - any failure to import is the finding
-        return Finding(False, distribution, f"not importable: {type(error).__name__}: {error}")
-    ok = wanted is None or version.split("+")[0] == wanted
-    return Finding(ok, distribution, version + ("" if ok else f" (need {wanted})"))
+        return Finding(False, name, f"not importable: {type(error).__name__}: {error}")
+    ok = requirement.specifier.contains(version.split("+")[0], prereleases=True)
+    return Finding(ok, name, version + ("" if ok else f" (need {requirement.specifier})"))
+
+
+def check_sandbox(manifest: Manifest) -> Finding:
+    """bubblewrap: required to grade (instructors), optional for a student's `tito check`."""
+    problem = sandbox_problem()
+    if not problem:
+        return Finding(True, "sandbox", f"bubblewrap at {bwrap_path()} works (tito check and tito grade use it)")
+    if manifest.has_solutions():
+        return Finding(False, "sandbox", f"{problem}; `tito grade` refuses to run without it")
+    return Finding(True, "sandbox", f"{problem.split(':')[0]}: tito check runs without it (optional for students)")
+
+
+def check_checkpoint_files(manifest: Manifest) -> Finding:
+    edited = edited_checkpoints(manifest)
+    if edited and manifest.has_solutions():  # an instructor changing a checkpoint: a reminder, not a fault
+        return Finding(True, "checkpoints", f"changed since the last `tito release`: {', '.join(edited)} "
+                                            "(`tito release --stubs` records them)")
+    if edited:
+        return Finding(False, "checkpoints", f"edited since the release: {', '.join(edited)} "
+                                             "(your checks ran against changed tests; restore them from the course)")
+    return Finding(True, "checkpoints", "every checkpoint file is as released")
 
 
 def check_module_files(manifest: Manifest) -> list[Finding]:
@@ -71,7 +97,9 @@ def check_progress(manifest: Manifest) -> Finding:
 
 def run_doctor(manifest: Manifest) -> list[Finding]:
     findings = [check_python()]
-    findings += [check_package(*entry) for entry in PACKAGES]
+    findings += [check_package(requirement) for requirement in requirements(manifest)]
+    findings.append(check_sandbox(manifest))
+    findings.append(check_checkpoint_files(manifest))
     findings.append(Finding(True, "tito.toml", f"{len(manifest.modules)} modules ({len(manifest.available_modules())} available), {len(manifest.milestones)} milestones"))
     findings += check_module_files(manifest)
     findings.append(check_progress(manifest))

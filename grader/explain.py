@@ -16,7 +16,14 @@ import traceback
 from pathlib import Path
 from types import TracebackType
 
+from .settings import RunSettings
+
 TIMEOUT_MARK = "Timeout"  # how pytest-timeout's failure message begins
+IMPORT_MARGIN = 10.0  # seconds on top of the per-test limit for importing a test file (numpy, the oracle)
+
+
+class ImportTimeout(Exception):
+    """Importing a test file (and so the student's module) took longer than the per-test limit."""
 
 
 def _student_folders() -> list[Path]:
@@ -27,7 +34,7 @@ def _student_folders() -> list[Path]:
 
 def _shown_path(filename: str) -> str:
     """A path relative to the course root when possible: short and clickable."""
-    root = os.environ.get("TITO_ROOT_FOR_MESSAGES") or os.getcwd()
+    root = RunSettings.from_env().root_for_messages or os.getcwd()
     try:
         return str(Path(filename).resolve().relative_to(Path(root).resolve()))
     except ValueError:
@@ -75,7 +82,11 @@ def explain(error: BaseException, tb: TracebackType | None = None) -> str:
     """One message, in the language of the lesson, for an exception from a checkpoint."""
     error = _unwrap(error)
     tb = error.__traceback__ or tb
-    checking = os.environ.get("TITO_CHECKING", "")
+    settings = RunSettings.from_env()
+    checking = settings.checking
+
+    if isinstance(error, SystemExit):
+        return f"your module exited while being imported (sys.exit({error.code!r}) in {_where(tb)}): remove the call"
 
     if isinstance(error, SyntaxError):
         line = (error.text or "").strip()
@@ -89,18 +100,22 @@ def explain(error: BaseException, tb: TracebackType | None = None) -> str:
         message = f"not written yet: {frame.f_code.co_qualname} ({_shown_path(entry.filename)}:{entry.lineno})"
         owner = _module_folder_of(entry.filename)
         if checking and not owner.startswith(checking):
-            message += (f"\n  that is module {owner}, which this test relies on: finish it, or run "
-                        f"`tito check {checking} --reference-deps` to use the reference for earlier modules")
+            message += f"\n  that is module {owner}, which this test relies on: finish it first (tito check {owner[:2]})"
+            if settings.reference_available:
+                message += f", or run `tito check {checking} --reference-deps` to use the reference for it"
         return message
 
     if isinstance(error, MemoryError):
-        limit = os.environ.get("TITO_MEMORY_MB", "?")
+        limit = settings.memory_mb
         return f"ran out of memory (limit {limit} MB) in {_where(tb)}: is something allocated far bigger than needed?"
+
+    if isinstance(error, ImportTimeout):
+        return (f"importing took longer than {settings.test_timeout + IMPORT_MARGIN:g} s and was stopped (an endless "
+                f"loop at module level?) in {_where(tb)}")
 
     text = str(error)
     if text.startswith(TIMEOUT_MARK):
-        limit = os.environ.get("TITO_TEST_TIMEOUT", "?")
-        return f"took longer than {limit} s and was stopped (an infinite loop?) in {_where(tb)}"
+        return f"took longer than {settings.test_timeout:g} s and was stopped (an infinite loop?) in {_where(tb)}"
 
     if isinstance(error, AssertionError):
         return text or "assertion failed"

@@ -1,42 +1,46 @@
-"""`tito grade`: every student's submission autograded by nbgrader, in parallel, into the gradebook.
+"""`tito grade`: every submission judged outside a sandbox, into nbgrader's gradebook.
 
 A submissions folder holds one folder per student (its name is the student id) with module
 files in any layout: `tensor.py`, `01_tensor.py`, `modules/01_tensor/tensor.py`, or the
 release notebook `tensor.ipynb`. Each (student, module) pair is one job:
 
-1. The submission becomes the nbgrader notebook of that module: a `.py` file is read with
-   jupytext, the graded cells are added if missing, worked examples (`if __name__ ==
-   "__main__":` cells) are dropped because they only slow grading down.
-2. A worker process autogrades it with nbgrader in a private course folder holding a copy of
-   the gradebook and this one submission only, so student code runs next to no other
-   student's files. nbgrader restores locked cells from the source; the graded cells run the
-   checkpoint and hidden checks with per-test timeouts and the memory cap.
-3. The main process writes the scores into the course gradebook (nbgrader's own SQLite
-   database, so formgrader and `nbgrader export` see them) and keeps the per-test results
-   for `tito feedback`. Grading again replaces the earlier result.
+1. prepare: the submission becomes the module's source text (a notebook's code cells, without
+   the graded cells and worked examples). Reading it is all the trusted side does with it.
+2. run: the checkpoint, then the hidden checks, run on that text inside the bubblewrap sandbox
+   (grader.recording), which only records the values the student's code produced.
+3. collect: grader.judge decides each test against the trusted run of the reference, cached
+   per module and release (see `expectations_cache`).
+
+Workers do steps 1-3 in parallel; only the main process writes the gradebook (nbgrader's own
+SQLite database, so formgrader, manual grading and `nbgrader export` keep working), the
+submitted and autograded notebooks formgrader shows, and the per-test results `tito feedback`
+reads. No score is ever read from anything the student's code wrote.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
+import re
 import sys
-import tempfile
-import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from .checkpoint import CheckpointRun
 from .course import KERNELSPEC, assignment_name, course_root, grade_cell_ids, graded_cells, nbgrader_api, notebook_name
 from .errors import TitoError
-from .manifest import Manifest, Module, load_manifest
-from .notebook import GRADE_CALL, RESULTS_DIR, SAVE_RESULTS
+from .judge import expectations_for, judge, load_expectations
+from .manifest import Grading, Manifest, Module, load_manifest
+from .recording import record_in_sandbox
+from .sandbox import sandbox_problem
 
 EXAMPLE_CELL = 'if __name__ == "__main__":'
-TAMPERING = ("import grader", "from grader", GRADE_CALL, RESULTS_DIR)
+MAX_SUBMISSION_BYTES = 2 * 2**20
+KINDS = ("checkpoint", "hidden")
+UNSANDBOXED = "graded WITHOUT the sandbox (--no-sandbox): the student's code ran with the grader's rights"
 
 
 @dataclass
@@ -47,12 +51,23 @@ class Job:
 
 
 @dataclass
+class GradeSettings:
+    """What every worker needs to know, passed explicitly (no environment variables)."""
+
+    root: Path
+    grading: Grading                      # the limits (tito.toml's, or overridden on the command line)
+    expectations: dict[str, str]          # "<module id>-<kind>" -> path of the trusted run's checks
+    sandboxed: bool = True
+
+
+@dataclass
 class JobResult:
     student: str
     module_id: str
     scores: dict[str, float] = field(default_factory=dict)   # grade_id -> points earned
-    results: list[dict] = field(default_factory=list)        # grader.notebook's records
+    results: list[dict] = field(default_factory=list)        # per kind: score, counts, visible tests
     error: str = ""
+    sandboxed: bool = True
 
     @property
     def total(self) -> float:
@@ -66,153 +81,123 @@ def candidate_names(module: Module) -> set[str]:
     return {f"{stem}.py", f"{module.folder}.py", f"{stem}.ipynb", f"{module.folder}.ipynb"}
 
 
-def find_jobs(manifest: Manifest, submissions: Path) -> list[Job]:
+def find_jobs(manifest: Manifest, submissions: Path, on_skip: Callable[[str], None] | None = None) -> list[Job]:
     """One job per module file found in each student's folder (the newest if there are several)."""
     if not submissions.is_dir():
         raise TitoError(f"{submissions} is not a folder of student submissions")
     jobs = []
-    for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir()):
+        if student_dir.name.startswith("."):
+            if on_skip:
+                on_skip(f"skipped {student_dir.name}/: a hidden folder is not a student (rename it to grade it)")
+            continue
         files = [p for p in student_dir.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts
                  and "tests" not in p.relative_to(student_dir).parts]  # a student's own copy of the tests is ignored
+        found_any = False
         for module in manifest.available_modules():
             names = candidate_names(module)
             found = [p for p in files if p.name in names]
             if found:
+                found_any = True
                 jobs.append(Job(student_dir.name, module.id, max(found, key=lambda p: p.stat().st_mtime)))
+        if not found_any and on_skip:
+            on_skip(f"skipped {student_dir.name}/: no module file in it (expected names like tensor.py or tensor.ipynb)")
     return jobs
 
 
-# -- one job, in a worker process -----------------------------------------------------------------
+# -- 1. prepare: the submission as the module's source text ----------------------------------------
 
-def submission_notebook(manifest: Manifest, module: Module, path: Path) -> Any:
-    """The student's file as the module's notebook, ready for nbgrader autograde."""
-    import jupytext
-    import nbformat
-
-    try:
-        notebook = nbformat.read(path, as_version=4) if path.suffix == ".ipynb" else jupytext.read(path, fmt="py:percent")
-    except Exception as error:  # a corrupt notebook is the student's problem, graded zero, said why
-        raise TitoError(f"{path.name} cannot be read as a notebook: {str(error).splitlines()[0]}") from None
-    notebook.cells = [cell for cell in notebook.cells if not is_example_cell(cell)]
-    present = {cell.metadata.get("nbgrader", {}).get("grade_id") for cell in notebook.cells}
-    notebook.cells.extend(cell for cell in graded_cells(manifest, module)
-                          if cell.metadata.get("nbgrader", {}).get("grade_id") not in present)
-    notebook.metadata["kernelspec"] = dict(KERNELSPEC)
-    return notebook
-
-
-def is_example_cell(cell: Any) -> bool:
+def is_example_cell(source: str) -> bool:
     """A code cell that is one `if __name__ == "__main__":` block and nothing else."""
-    lines = cell.source.strip().splitlines()
-    if cell.cell_type != "code" or not lines or lines[0].strip() != EXAMPLE_CELL:
+    lines = source.strip().splitlines()
+    if not lines or lines[0].strip() != EXAMPLE_CELL:
         return False
     return all(not line or line[0].isspace() or line.startswith("#") for line in lines[1:])
 
 
-def tampering(notebook: Any, module: Module) -> str:
-    """Why the student's own cells look like they reach into the grader, or ''.
-
-    Only the module's two graded cells (restored from the source by nbgrader) are exempt: a
-    cell a student marks as graded is still the student's code.
-    """
-    graded = set(grade_cell_ids(module))
-    for cell in notebook.cells:
-        if cell.cell_type != "code" or cell.metadata.get("nbgrader", {}).get("grade_id") in graded:
-            continue
-        for marker in TAMPERING:
-            if marker in cell.source:
-                return f"the submission's own code mentions {marker!r}; graded zero for review"
-    return ""
+def _without_magics(source: str) -> str:
+    """IPython magics (%time, !ls) are not Python: they become comments."""
+    return re.sub(r"^(\s*)([%!])", r"\1# \2", source, flags=re.M)
 
 
-def quiet_worker(course: Path) -> None:
-    """Send this worker's stderr (kernel start-up chatter, nbgrader's database warnings) to a log."""
-    warnings.filterwarnings("ignore")
-    log = course / "logs" / f"grade-worker-{os.getpid()}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a") as handle:
-        os.dup2(handle.fileno(), 2)  # the file descriptor, so kernels started from here inherit it
-
-
-KERNEL_FAILURES = ("ZMQError", "Address already in use", "Kernel died", "DeadKernelError", "Kernel didn't respond")
-
-
-def kernel_failed(outcome: dict) -> bool:
-    """Did autograde fail because the kernel could not start or died (not the student's code)?"""
-    text = f"{outcome.get('error') or ''}\n{outcome.get('log') or ''}"
-    return any(symptom in text for symptom in KERNEL_FAILURES)
-
-
-def grade_job(job: Job, template_db: Path, course: Path, test_timeout: float | None = None) -> JobResult:
-    """Autograde one submission in a private course folder; copy the graded notebook back."""
+def read_submission(path: Path) -> Any:
+    """The submission as a notebook (a .py file is read as jupytext's percent format)."""
+    import jupytext
     import nbformat
 
-    quiet_worker(course)
-    os.environ[SAVE_RESULTS] = "1"  # the kernels this worker starts keep per-test results for us
-    if test_timeout:
-        os.environ["TITO_TEST_TIMEOUT"] = f"{test_timeout:g}"
-    manifest = load_manifest()
-    module = manifest.find_module(job.module_id)
-    assignment, notebook = assignment_name(module), notebook_name(module)
-    result = JobResult(job.student, module.id)
-    with tempfile.TemporaryDirectory(prefix="tito-grade-") as scratch:
-        private = Path(scratch)
-        shutil.copy(template_db, private / "gradebook.db")
+    if path.stat().st_size > MAX_SUBMISSION_BYTES:
+        raise TitoError(f"{path.name} is larger than {MAX_SUBMISSION_BYTES // 2**20} MiB")
+    try:
+        if path.suffix == ".ipynb":
+            return nbformat.read(path, as_version=4)
+        return jupytext.reads(path.read_text(encoding="utf-8"), fmt="py:percent")
+    except Exception as error:  # a corrupt file is the student's problem, graded zero, said why
+        raise TitoError(f"{path.name} cannot be read: {str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+
+
+def submission_code(module: Module, path: Path) -> str:
+    """The module source a submission amounts to."""
+    if path.suffix == ".py":
+        if path.stat().st_size > MAX_SUBMISSION_BYTES:
+            raise TitoError(f"{path.name} is larger than {MAX_SUBMISSION_BYTES // 2**20} MiB")
         try:
-            submission = submission_notebook(manifest, module, job.path)
-        except TitoError as error:
-            result.error = str(error)
-            return result
-        suspicious = tampering(submission, module)
-        target = private / "submitted" / job.student / assignment / f"{notebook}.ipynb"
-        target.parent.mkdir(parents=True)
-        nbformat.write(submission, target)
-        timeout = 2 * manifest.grading.checkpoint_timeout_seconds + 120
-        api = nbgrader_api(private, Execute={"timeout": int(timeout)})
-        outcome = autograde_once_more_on_kernel_failure(api, assignment, job.student)
-        graded_dir = private / "autograded" / job.student / assignment
-        if not outcome.get("success"):
-            # the whole story goes to this worker's log (<course>/logs/), the one line to the TA
-            print(f"{job.student} {assignment}:\n{outcome.get('log') or ''}\n{outcome.get('error') or ''}", file=sys.stderr)
-            result.error = "nbgrader autograde failed: " + " ".join(
-                (outcome.get("error") or outcome.get("log") or "").strip().splitlines()[-1:])
-        else:
-            for grade in api.gradebook.find_submission_notebook(notebook, assignment, job.student).grades:
-                result.scores[grade.name] = float(grade.score or 0.0)
-            for record in sorted((graded_dir / RESULTS_DIR).glob("*.json")):
-                result.results.append(json.loads(record.read_text()))
-        if suspicious:
-            result.error, result.scores = suspicious, {name: 0.0 for name in result.scores}
-        copy_back(private, course, job.student, assignment)
+            return path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise TitoError(f"{path.name} is not UTF-8 text") from None
+    notebook = read_submission(path)
+    graded = set(grade_cell_ids(module))
+    cells = [cell.source for cell in notebook.cells
+             if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade_id") not in graded
+             and not is_example_cell(cell.source)]
+    return "\n\n".join(_without_magics(source) for source in cells) + "\n"
+
+
+# -- 2 and 3. run in the sandbox, judge outside it -------------------------------------------------
+
+def grade_run(manifest: Manifest, module: Module, code: str, kind: str, settings: GradeSettings) -> CheckpointRun:
+    expectations = load_expectations(Path(settings.expectations[f"{module.id}-{kind}"]))
+    recorded = record_in_sandbox(manifest, module, code, kind, sandboxed=settings.sandboxed)
+    return judge(expectations, recorded)
+
+
+def result_record(run: CheckpointRun, kind: str, score: float, points: float) -> dict:
+    """What `tito feedback` may show: visible checks in full, hidden checks as a count only."""
+    return {"kind": kind, "score": score, "points": points, "passed": run.passed_count, "total": run.total,
+            "errors": [] if kind == "hidden" else run.errors[:3],
+            "tests": [] if kind == "hidden" else [{"name": t.name, "passed": t.passed, "message": t.message}
+                                                   for t in run.tests]}
+
+
+def grade_job(job: Job, settings: GradeSettings) -> JobResult:
+    """One submission of one module: prepare, run (sandboxed), collect. Runs in a worker."""
+    manifest = replace(load_manifest(settings.root), grading=settings.grading)
+    module = manifest.find_module(job.module_id)
+    result = JobResult(job.student, module.id, sandboxed=settings.sandboxed)
+    try:
+        code = submission_code(module, job.path)
+    except TitoError as error:
+        result.error = str(error)
+        return result
+    for kind, grade_id, points in zip(KINDS, grade_cell_ids(module), manifest.grading.split_points(module.points)):
+        run = grade_run(manifest, module, code, kind, settings)
+        score = run.score(points)
+        result.scores[grade_id] = score
+        result.results.append(result_record(run, kind, score, points))
     return result
 
 
-def autograde_once_more_on_kernel_failure(api: Any, assignment: str, student: str) -> dict:
-    """nbgrader autograde; again once if the kernel, not the student's code, failed.
-
-    Kernels started at the same moment by parallel workers can race for a TCP port (a known
-    jupyter_client issue); such a failure is quick, or names the kernel.
-    """
-    started = time.monotonic()
-    outcome = api.autograde(assignment, student, force=True, create=True)
-    if not outcome.get("success") and (kernel_failed(outcome) or time.monotonic() - started < 60):
-        outcome = api.autograde(assignment, student, force=True, create=True)
-    return outcome
+def init_worker(root: str) -> None:
+    """A grading worker: trusted code only. Predicates of the checks are imported from the course,
+    with the reference behind `tinytorch`."""
+    warnings.filterwarnings("ignore")
+    os.environ["TITO_SOURCE"] = "solutions"
+    if root not in sys.path:
+        sys.path.insert(0, root)
 
 
-def copy_back(private: Path, course: Path, student: str, assignment: str) -> None:
-    """The submitted and autograded notebooks into the course, for formgrader and nbgrader's tools."""
-    for step in ("submitted", "autograded"):
-        source = private / step / student / assignment
-        destination = course / step / student / assignment
-        if source.is_dir():
-            shutil.rmtree(destination, ignore_errors=True)
-            shutil.copytree(source, destination, ignore=shutil.ignore_patterns(RESULTS_DIR))
+# -- the main process: the gradebook and what formgrader shows ------------------------------------
 
-
-# -- the main process -----------------------------------------------------------------------------
-
-def record_result(api: Any, manifest: Manifest, result: JobResult, course: Path) -> None:
+def record_result(api: Any, manifest: Manifest, result: JobResult, course: Path, job: Job) -> None:
     """Write one job's scores into the course gradebook and keep its per-test results."""
     from nbgrader.api import MissingEntry
 
@@ -233,49 +218,115 @@ def record_result(api: Any, manifest: Manifest, result: JobResult, course: Path)
     path = results_path(course, result.student, module)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(asdict(result), indent=1))
+    write_notebooks(manifest, module, job, result, course)
+
+
+def write_notebooks(manifest: Manifest, module: Module, job: Job, result: JobResult, course: Path) -> None:
+    """submitted/ and autograded/ notebooks for formgrader: the student's cells and the graded cells,
+    whose output is the judged report (nothing was executed to produce it)."""
+    import nbformat
+
+    try:
+        notebook = read_submission(job.path)
+    except TitoError:
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"({job.path.name} could not be read)")])
+    ids = set(grade_cell_ids(module))
+    notebook.cells = [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in ids]
+    notebook.cells.extend(graded_cells(manifest, module))
+    notebook.metadata["kernelspec"] = dict(KERNELSPEC)
+    name = f"{notebook_name(module)}.ipynb"
+    submitted = course / "submitted" / result.student / assignment_name(module) / name
+    submitted.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, submitted)
+    reports = {record["kind"]: record for record in result.results}
+    for cell in notebook.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in ids:
+            kind = KINDS[grade_cell_ids(module).index(grade_id)]
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=report_text(reports.get(kind), result))]
+    autograded = course / "autograded" / result.student / assignment_name(module) / name
+    autograded.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, autograded)
+
+
+def report_text(record: dict | None, result: JobResult) -> str:
+    if record is None:
+        return f"not graded: {result.error}\n"
+    if record["kind"] == "hidden":
+        return f"hidden checks: {record['passed']}/{record['total']} passed\nscore {record['score']:g}/{record['points']:g}\n"
+    lines = [f"{'✓' if t['passed'] else '✗'} {t['name']}" for t in record["tests"]]
+    lines += [f"✗ {error}" for error in record["errors"]]
+    lines.append(f"{record['passed']}/{record['total']} tests passed, score {record['score']:g}/{record['points']:g}")
+    if not result.sandboxed:
+        lines.append(UNSANDBOXED)
+    return "\n".join(lines) + "\n"
 
 
 def results_path(course: Path, student: str, module: Module) -> Path:
     return course / "results" / student / f"{module.folder}.json"
 
 
+def expectations_cache() -> Path:
+    """Where the trusted runs are kept: beside the data sets (~/.cache/tito, or $TITO_DATA).
+
+    The key of each entry is the digest of everything that could change it (grader.judge), so
+    every course folder and every grading run on this machine can share them."""
+    from .data import cache_dir
+
+    return cache_dir() / "expectations"
+
+
+def trusted_expectations(manifest: Manifest, modules: list[Module]) -> dict[str, str]:
+    """The trusted run's checks of every module to grade (from the cache, or computed now)."""
+    cache = expectations_cache()
+    return {f"{module.id}-{kind}": str(expectations_for(manifest, module, kind, cache))
+            for module in modules for kind in KINDS}
+
+
 def grade_all(manifest: Manifest, submissions: Path, course: Path | None = None, workers: int | None = None,
-              test_timeout: float | None = None,
-              on_result: Callable[[JobResult, int, int], None] | None = None) -> list[JobResult]:
+              sandboxed: bool = True,
+              on_result: Callable[[JobResult, int, int], None] | None = None,
+              on_skip: Callable[[str], None] | None = None) -> list[JobResult]:
     """Grade every submission found; results in the gradebook and under <course>/results/."""
     from .course import build_release
 
+    if sandboxed and sandbox_problem():
+        raise TitoError(f"cannot grade safely: {sandbox_problem()}; or pass --no-sandbox to run student code "
+                        "unconfined (never for credit)")
     course = course or course_root(manifest)
-    jobs = find_jobs(manifest, submissions)
+    jobs = find_jobs(manifest, submissions, on_skip)
     if not jobs:
         raise TitoError(f"no module files found under {submissions}/<student>/ "
                         "(expected names like tensor.py, 01_tensor.py or tensor.ipynb)")
     if not (course / "gradebook.db").exists() or not (course / "release").is_dir():
         build_release(manifest, course)
+    modules = sorted({manifest.find_module(job.module_id) for job in jobs}, key=lambda m: m.number)
+    settings = GradeSettings(manifest.root, manifest.grading, trusted_expectations(manifest, modules), sandboxed)
     api = nbgrader_api(course)
     results: list[JobResult] = []
-    with tempfile.TemporaryDirectory(prefix="tito-gradebook-") as scratch:
-        template = Path(scratch) / "gradebook.db"
-        shutil.copy(course / "gradebook.db", template)
-        with ProcessPoolExecutor(max_workers=workers or manifest.grading.workers) as pool:
-            futures = {pool.submit(grade_job, job, template, course, test_timeout): job for job in jobs}
-            for future in as_completed(futures):
-                job = futures[future]
-                try:
-                    result = future.result()
-                except Exception as error:  # a worker that died still yields a (zero) result
-                    result = JobResult(job.student, job.module_id, error=f"grading crashed: {error}")
-                record_result(api, manifest, result, course)
-                results.append(result)
-                if on_result:
-                    on_result(result, len(results), len(jobs))
+    with ProcessPoolExecutor(max_workers=workers or manifest.grading.workers, initializer=init_worker,
+                             initargs=(str(manifest.root),)) as pool:
+        futures = {pool.submit(grade_job, job, settings): job for job in jobs}
+        for future in as_completed(futures):
+            job = futures[future]
+            try:
+                result = future.result()
+            except Exception as error:  # a worker that died still yields a (zero) result
+                result = JobResult(job.student, job.module_id, error=f"grading crashed: {error}", sandboxed=sandboxed)
+            record_result(api, manifest, result, course, job)
+            results.append(result)
+            if on_result:
+                on_result(result, len(results), len(jobs))
     return results
 
 
 def grade_reference(manifest: Manifest, course: Path, notebooks: list[Path],
                     on_result: Callable[[JobResult, int, int], None] | None = None) -> list[JobResult]:
-    """Autograde the solution notebooks as a student named "reference", in a scratch copy of the
+    """Grade the solution notebooks as a student named "reference", in a scratch copy of the
     course, so the real gradebook never lists a student who is not one."""
+    import shutil
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="tito-reference-") as scratch:
         student = Path(scratch) / "submissions" / "reference"
         student.mkdir(parents=True)

@@ -24,9 +24,7 @@ class Module:
     number: int
     slug: str
     title: str
-    file: str                 # relative to modules/ and solutions/, e.g. "01_tensor/tensor.py"
-    checkpoint: str           # relative to the course root
-    prerequisites: tuple[int, ...]
+    prerequisites: tuple[int, ...]   # the modules whose code this one imports
     points: float
     available: bool
 
@@ -39,6 +37,16 @@ class Module:
     def folder(self) -> str:
         """The module's folder name: "05_autograd"."""
         return f"{self.id}_{self.slug}"
+
+    @property
+    def file(self) -> str:
+        """Relative to modules/ and solutions/: "05_autograd/autograd.py"."""
+        return f"{self.folder}/{self.slug}.py"
+
+    @property
+    def checkpoint(self) -> str:
+        """Relative to the course root: "tests/checkpoints/test_05_autograd.py"."""
+        return f"tests/checkpoints/test_{self.folder}.py"
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,6 @@ class Milestone:
     title: str
     script: str
     requires: tuple[int, ...]
-    data: str
     datasets: tuple[str, ...]   # fetched with `tito data fetch` before the milestone can run
     available: bool
     targets: tuple[Target, ...]
@@ -93,6 +100,7 @@ class Grading:
     memory_mb: int
     workers: int
     hidden_share: float = 0.2  # of a module's points, earned by the hidden checks in `tito grade`
+    sandbox_wall_seconds: float = 300.0  # one sandboxed run (checkpoint or hidden checks) in `tito grade`
 
     def split_points(self, points: float) -> tuple[float, float]:
         """A module's points as (visible checkpoint, hidden checks)."""
@@ -173,8 +181,15 @@ class Manifest:
             return self.datasets[text.strip().lower()]
         raise TitoError(f"unknown data set {text!r}: use one of {', '.join(self.datasets)}")
 
-    def modules_before(self, module: Module) -> list[Module]:
-        return [m for m in self.modules if m.number < module.number]
+    def dependencies(self, module: Module) -> list[Module]:
+        """Every module `module` builds on: its prerequisites, theirs, and so on, in order."""
+        wanted, stack = set(), list(module.prerequisites)
+        while stack:
+            number = stack.pop()
+            if number not in wanted:
+                wanted.add(number)
+                stack.extend(self.module_by_number(number).prerequisites)
+        return [m for m in self.modules if m.number in wanted]
 
 
 def find_course_root(start: Path | None = None) -> Path:
@@ -206,12 +221,10 @@ def load_manifest(root: Path | None = None) -> Manifest:
 
     try:
         grading = Grading(**raw["grading"])
-        if os.environ.get("TITO_TEST_TIMEOUT"):  # `tito grade --test-timeout` passes it to the kernels it starts
-            grading = replace(grading, test_timeout_seconds=float(os.environ["TITO_TEST_TIMEOUT"]))
         modules = [
             Module(
-                number=entry["number"], slug=entry["slug"], title=entry["title"], file=entry["file"],
-                checkpoint=entry["checkpoint"], prerequisites=tuple(entry["prerequisites"]),
+                number=entry["number"], slug=entry["slug"], title=entry["title"],
+                prerequisites=tuple(entry["prerequisites"]),
                 points=entry["points"], available=entry.get("available", False),
             )
             for entry in raw["modules"]
@@ -219,7 +232,7 @@ def load_manifest(root: Path | None = None) -> Manifest:
         milestones = [
             Milestone(
                 id=entry["id"], year=entry.get("year"), title=entry["title"], script=entry["script"],
-                requires=tuple(entry["requires"]), data=entry.get("data", ""),
+                requires=tuple(entry["requires"]),
                 datasets=tuple(entry.get("datasets", [])),
                 available=entry.get("available", False),
                 targets=tuple(Target.parse(k, v) for k, v in entry.get("target", {}).items()),

@@ -1,21 +1,18 @@
-"""Grading inside a notebook: the autograded cells nbgrader runs call `grade_this_notebook`.
+"""The graded cells of a module's notebook, when the student runs them: a self-check.
 
-The checkpoints stay the one source of tests. A module's notebook ends with two locked,
-graded cells (see grader/course.py): one runs the visible checkpoint, one (inside nbgrader's
-hidden-tests markers) runs the instructor's hidden checks. Each cell takes the code this
-notebook has executed so far (IPython's `In`), writes it where the import router looks for the
-student's file of that module, and runs the test file in a child process exactly as `tito
-check` does: per-test timeout, memory cap, teaching messages.
+A module's notebook ends with two locked cells (see grader/course.py): the first runs the
+visible checkpoint on the code this notebook has executed so far (IPython's `In`), exactly as
+`tito check` does, and shows the score; the second, between nbgrader's hidden-test markers,
+is not in the student's copy. They teach; they grade nothing. `tito grade` never executes a
+notebook: it reads the student's code cells and judges them through the sandbox
+(grader.grading), so nothing a kernel prints can change a grade.
 
-The cell's value is the score, which nbgrader reads as partial credit. Everything is printed to
-stdout: nbgrader gives zero to a graded cell that writes to stderr.
+The cell's value is the score. Everything is printed to stdout, as nbgrader expects.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import re
 import shutil
 import sys
@@ -26,8 +23,6 @@ from .checkpoint import CheckpointRun, SourceChoice, run_tests
 from .manifest import Manifest, Module, load_manifest
 
 GRADE_CALL = "grade_this_notebook"
-RESULTS_DIR = "tito_results"  # beside the notebook being graded; `tito grade` collects it
-SAVE_RESULTS = "TITO_SAVE_RESULTS"  # set by `tito grade` in the kernels it starts
 
 
 def executed_code() -> str:
@@ -58,23 +53,6 @@ def suite_path(manifest: Manifest, module: Module, hidden: bool) -> Path:
     return manifest.hidden_path(module) if hidden else manifest.checkpoint_path(module)
 
 
-def save_results(run: CheckpointRun, module: Module, hidden: bool, score: float, points: float) -> None:
-    """Write the outcome beside the notebook for `tito grade` and `tito feedback` (only when
-    `tito grade` asks for it: a student's or nbgrader's own run leaves no files behind)."""
-    if os.environ.get(SAVE_RESULTS) != "1":
-        return
-    folder = Path.cwd() / RESULTS_DIR
-    folder.mkdir(exist_ok=True)
-    kind = "hidden" if hidden else "checkpoint"
-    record = {
-        "module": module.id, "kind": kind, "score": score, "points": points,
-        "passed": run.passed_count, "total": run.total, "errors": run.errors,
-        # the names and messages of hidden checks never leave the grading machine's logs
-        "tests": [] if hidden else [{"name": t.name, "passed": t.passed, "message": t.message} for t in run.tests],
-    }
-    (folder / f"{module.folder}-{kind}.json").write_text(json.dumps(record, indent=1))
-
-
 def print_report(run: CheckpointRun, hidden: bool, score: float, points: float) -> None:
     if hidden:  # counts only: the hidden checks' names and inputs stay hidden
         print(f"hidden checks: {run.passed_count}/{run.total} passed")
@@ -95,12 +73,16 @@ def grade_this_notebook(module_id: str, points: float, hidden: bool = False) -> 
     with contextlib.redirect_stderr(sys.stdout):
         manifest = load_manifest()
         module = manifest.find_module(module_id)
+        suite = suite_path(manifest, module, hidden)
+        if not suite.exists():
+            print(f"{suite.name} is not part of this copy of the course: `tito grade` runs it")
+            return 0.0
         with tempfile.TemporaryDirectory(prefix="tito-notebook-") as scratch:
             modules_dir = module_folder_with(manifest, module, executed_code(), Path(scratch))
             # With the reference at hand (instructors), earlier modules come from it, so a
-            # notebook is graded on its own module only; a student's copy uses their own files.
+            # notebook is checked on its own module only; a student's copy uses their own files.
             choice = SourceChoice(source="modules", reference_deps=manifest.has_solutions(), modules_dir=modules_dir)
-            run = run_tests(manifest, module, [suite_path(manifest, module, hidden)], choice)
+            run = run_tests(manifest, module, [suite], choice)
         # messages point at the scratch copy of the code: name it the way the student knows it
         scratch_file = str(modules_dir / module.file)
         for test in run.tests:
@@ -108,5 +90,4 @@ def grade_this_notebook(module_id: str, points: float, hidden: bool = False) -> 
         run.errors = [error.replace(scratch_file, "this notebook's code") for error in run.errors]
         score = run.score(points)  # passed / collected: a run that could not import scores 0
         print_report(run, hidden, score, points)
-        save_results(run, module, hidden, score, points)
     return score

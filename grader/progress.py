@@ -36,7 +36,7 @@ class ModuleResult:
     total: int
     checked_at: str
     sha256: str            # of the student's file that was checked
-    reference_deps: bool = False
+    checkpoint_sha256: str = ""  # of the checkpoint file it was checked with
 
 
 @dataclass
@@ -63,13 +63,40 @@ class Progress:
         if not isinstance(raw, dict) or raw.get("version") != FORMAT_VERSION:
             raise ValueError(f"unknown progress format (version {raw.get('version') if isinstance(raw, dict) else '?'})")
         return cls(
-            modules={k: ModuleResult(**v) for k, v in raw.get("modules", {}).items()},
-            milestones={k: MilestoneResult(**v) for k, v in raw.get("milestones", {}).items()},
+            modules={k: ModuleResult(**_known(ModuleResult, v)) for k, v in _table(raw, "modules").items()},
+            milestones={k: MilestoneResult(**_known(MilestoneResult, v)) for k, v in _table(raw, "milestones").items()},
         )
 
     def module_passed(self, module_id: str) -> bool:
         result = self.modules.get(module_id)
         return result is not None and result.status == "passed"
+
+
+FIELD_TYPES = {"str": (str,), "float": (int, float), "int": (int,), "bool": (bool,),
+               "dict[str, float]": (dict,), "list[str]": (list,)}
+
+
+def _known(kind: type, raw: dict) -> dict:
+    """The fields of `kind`, type-checked; a key written by an older (or newer) tito is ignored."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"expected an object, not {type(raw).__name__}")
+    values = {}
+    for name, spec in kind.__dataclass_fields__.items():
+        if name not in raw:
+            continue
+        allowed = FIELD_TYPES.get(str(spec.type), (object,))
+        value = raw[name]
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            raise ValueError(f"{kind.__name__}.{name} is {value!r}, not a {spec.type}")
+        values[name] = value
+    return values
+
+
+def _table(raw: dict, key: str) -> dict:
+    table = raw.get(key, {})
+    if not isinstance(table, dict):
+        raise ValueError(f'"{key}" must be an object, not {type(table).__name__}')
+    return table
 
 
 class ProgressStore:
@@ -84,13 +111,24 @@ class ProgressStore:
             return Progress()
         try:
             return Progress.from_json(json.loads(self.path.read_text(encoding="utf-8")))
-        except (ValueError, TypeError, KeyError, UnicodeDecodeError) as error:
+        except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError, RecursionError) as error:
             return self._set_aside(error)
+        except OSError as error:
+            self.warnings.append(f"progress file {self.path} cannot be read ({error.strerror}); showing none")
+            return Progress()
 
     def _set_aside(self, error: Exception) -> Progress:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        os.replace(self.path, aside)
+        counter = 1
+        while aside.exists():  # two set aside in the same instant keep both
+            aside, counter = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{counter}"), counter + 1
+        try:
+            os.replace(self.path, aside)
+        except OSError as problem:
+            self.warnings.append(f"progress file {self.path} could not be read ({type(error).__name__}: {error}) "
+                                 f"nor set aside ({problem.strerror}); showing no progress")
+            return Progress()
         self.warnings.append(
             f"progress file {self.path} could not be read ({type(error).__name__}: {error}); "
             f"kept it as {aside.name} and started fresh: re-run `tito check` to restore results"

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from .course import assignment_name, nbgrader_api
-from .grading import results_path
+from .grading import UNSANDBOXED, results_path
 from .manifest import Manifest, Module
 
 
@@ -29,6 +29,23 @@ def score_table(manifest: Manifest, course: Path) -> tuple[list[Module], dict[st
     return modules, table
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: object) -> object:
+    """A CSV cell a spreadsheet will not run as a formula (a student id like `=1+1`)."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def unsandboxed(manifest: Manifest, course: Path, student: str) -> bool:
+    """Was any of the student's modules graded with --no-sandbox?"""
+    for module in manifest.available_modules():
+        path = results_path(course, student, module)
+        if path.exists() and json.loads(path.read_text()).get("sandboxed") is False:
+            return True
+    return False
+
+
 def export_grades(manifest: Manifest, course: Path, out: Path, kind: str) -> int:
     """One row per student; `kind` is "csv" (plain) or "canvas" (Canvas's gradebook import)."""
     modules, table = score_table(manifest, course)
@@ -41,13 +58,14 @@ def export_grades(manifest: Manifest, course: Path, out: Path, kind: str) -> int
                              *(f"{m.id} {m.title}" for m in modules)])
             writer.writerow(["Points Possible", "", "", "", "", *(f"{m.points:g}" for m in modules)])
             for student, row in table.items():
-                writer.writerow([student, "", student, student, "", *(row.get(m.id, "") for m in modules)])
+                writer.writerow([cell(student), "", cell(student), cell(student), "", *(row.get(m.id, "") for m in modules)])
         else:
-            writer.writerow(["student", *(m.folder for m in modules), "total", "max"])
+            writer.writerow(["student", *(m.folder for m in modules), "total", "max", "warning"])
             maximum = sum(m.points for m in modules)
             for student, row in table.items():
-                writer.writerow([student, *(row.get(m.id, "") for m in modules),
-                                 round(sum(row.values()), 2), f"{maximum:g}"])
+                warning = UNSANDBOXED if unsandboxed(manifest, course, student) else ""
+                writer.writerow([cell(student), *(row.get(m.id, "") for m in modules),
+                                 round(sum(row.values()), 2), f"{maximum:g}", warning])
     return len(table)
 
 

@@ -19,6 +19,47 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
 
 
+def digests_path(manifest: Manifest) -> Path:
+    """The sha256 of every checkpoint as released (written by `tito release`, shipped to students)."""
+    return manifest.root / "tests" / "checkpoints" / "SHA256SUMS"
+
+
+def released_checkpoint_digests(manifest: Manifest) -> dict[str, str]:
+    """file name -> sha256, as `tito release` recorded them ({} if the file is absent or unreadable)."""
+    try:
+        lines = digests_path(manifest).read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return {}
+    pairs = [line.split() for line in lines if line.strip() and not line.startswith("#")]
+    return {pair[1]: pair[0] for pair in pairs if len(pair) == 2}
+
+
+def checkpoint_digests_text(manifest: Manifest) -> str:
+    lines = ["# sha256 of each checkpoint as released: `tito status` and `tito doctor` tell an edited one"]
+    for module in manifest.available_modules():
+        path = manifest.checkpoint_path(module)
+        lines.append(f"{file_sha256(path)}  {path.name}")
+    return "\n".join(lines) + "\n"
+
+
+def write_checkpoint_digests(manifest: Manifest) -> Path:
+    path = digests_path(manifest)
+    path.write_text(checkpoint_digests_text(manifest))
+    return path
+
+
+def checked_with_edited_checkpoint(manifest: Manifest, module: Module, checkpoint_sha256: str) -> bool:
+    released = released_checkpoint_digests(manifest).get(manifest.checkpoint_path(module).name)
+    return bool(released and checkpoint_sha256 and checkpoint_sha256 != released)
+
+
+def edited_checkpoints(manifest: Manifest) -> list[str]:
+    """The checkpoint files whose content differs from the released one."""
+    released = released_checkpoint_digests(manifest)
+    return [name for name, digest in released.items()
+            if file_sha256(manifest.root / "tests" / "checkpoints" / name) != digest]
+
+
 class ModuleState(enum.Enum):
     UNAVAILABLE = "not yet available"
     MISSING = "file missing"

@@ -4,8 +4,9 @@ In their book Perceptrons, Marvin Minsky and Seymour Papert proved that a single
 perceptron can only draw one straight line, so it can never compute XOR: "one or the other,
 but not both". Funding for neural networks dried up for a decade. The way out, a hidden
 layer trained by backpropagating errors, was popularised in 1986. Here you watch both: a
-single layer stuck at three out of four, and a two-layer network, trained with your autograd
-and your optimizer, getting all four.
+single layer, whose best line could get at most three of the four right and which gradient
+descent leaves at two (50%, every output near 0.5), and a two-layer network, trained with your
+autograd and your optimizer, getting all four.
 """
 
 from __future__ import annotations

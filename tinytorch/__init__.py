@@ -54,7 +54,7 @@ def _active_folders() -> list[str]:
     for module in manifest["modules"]:
         use_reference = source == "solutions" or module["number"] in reference
         base = solutions_dir if use_reference else student_dir
-        folders.append(str((base / module["file"]).parent))
+        folders.append(str(base / f"{module['number']:02d}_{module['slug']}"))  # as grader.manifest.Module.folder
     return folders
 
 

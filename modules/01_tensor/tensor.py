@@ -88,7 +88,9 @@ def broadcast_shape(a: Sequence[int], b: Sequence[int], op: str = "+") -> tuple[
 # change only shape and strides: the result is a **view** sharing the same memory, free
 # whatever the size. A transposed matrix is not contiguous (its rows are not next to each
 # other in memory); `contiguous()` makes a compact copy when an algorithm needs one.
-# `reshape` accepts one `-1`: "whatever size makes the element count fit".
+# `transpose()` swaps the last two axes; a tensor with fewer than 2 axes (a vector, a
+# scalar) has nothing to swap and comes back unchanged, which is what `.T` of a vector does
+# in numpy too. `reshape` accepts one `-1`: "whatever size makes the element count fit".
 #
 # **Indexing.** `t[0]`, `t[:, 1:3]`, `t[..., -1]`, `t[[0, 2]]` and boolean masks mean what
 # they mean in numpy, including the rule that slices are views and integer-array ("fancy")
@@ -283,7 +285,7 @@ class Tensor:
         raise NotImplementedError()
 
     def transpose(self, axis0: int = -2, axis1: int = -1) -> Tensor:
-        """Swap two axes (the last two by default), as a view."""
+        """Swap two axes (the last two by default), as a view; fewer than 2 axes: unchanged."""
         # YOUR CODE HERE
         raise NotImplementedError()
 
@@ -459,5 +461,6 @@ if __name__ == "__main__":
 #
 # `tito check 01` runs `tests/checkpoints/test_01_tensor.py`. It compares your tensor with
 # numpy and PyTorch on creation and dtypes, broadcasting arithmetic (including random shapes
-# drawn by Hypothesis), matmul and batched matmul, reshape/transpose views, indexing,
-# reductions with `axis`/`keepdims`, and the messages of shape errors.
+# drawn by Hypothesis), matmul and batched matmul, reshape/transpose views (and `transpose()`
+# of a vector or scalar leaving it unchanged), indexing, reductions with `axis`/`keepdims`,
+# factories and seeded random tensors, and the messages of shape errors.

@@ -699,13 +699,15 @@ if __name__ == "__main__":
 # followed by `CosineAnnealingLR` over a whole run, and checks the learning rate it writes into
 # the optimizer and its state dict; compares `clip_grad_norm` with
 # `torch.nn.utils.clip_grad_norm_` in float64 (the returned norm and the clipped gradients,
-# several parameters, some without a gradient, and a case below the threshold that must stay
-# untouched); checks `accuracy` on known logits; round-trips states through `save_state` /
-# `load_state` (arrays, numpy numbers, tuples, integer keys), opens the file with
-# `allow_pickle=False`, expects a failed save to leave the previous file intact, and expects a
-# truncated or corrupt file to raise a `ValueError` naming it; and checks the `Trainer`: one
-# `train_step` equals the five hand-written lines exactly (also with clipping and a schedule),
-# `fit` lowers the loss of a small classifier and keeps its counters and history, `evaluate`
-# changes no parameter, records no graph, runs in evaluation mode and restores training mode,
-# and a run resumed from `save_checkpoint` (dropout, Adam, a schedule and clipping included)
-# continues bit for bit like the run that was never interrupted.
+# several parameters, some without a gradient, a generator of parameters, and a case below the
+# threshold that must stay untouched); checks `accuracy` on known logits; round-trips states
+# through `save_state` / `load_state` (arrays, numpy numbers, tuples, integer keys), reads a
+# file written by hand in the format tabled above, opens files with `allow_pickle=False`,
+# expects a failed save to leave the previous file intact, and expects a truncated, corrupt or
+# pickled file to raise a `ValueError` naming it; and checks the `Trainer`: one `train_step`
+# equals the five lines written out by hand exactly (and, with clipping and a schedule, within
+# float32 rounding), `fit` lowers the loss of a small classifier and keeps its counters and
+# history, `evaluate` changes no parameter, records no graph, runs in evaluation mode and
+# restores the mode the model was in, `state_dict()` is a snapshot that later training does not
+# change, and a run resumed from `save_checkpoint` (dropout, Adam, a schedule and clipping
+# included) continues bit for bit like the run that was never interrupted.

@@ -628,17 +628,21 @@ if __name__ == "__main__":
 # ## Checkpoint
 #
 # `tito check 10` runs `tests/checkpoints/test_10_tokenization.py`. It checks `CharTokenizer`
-# (sorted vocabulary, round trips, an error naming an unknown character); `count_pairs` and
-# `merge_pair`; `bpe_encode_chunk` on the hand-made vocabularies of section 7 and on random
-# ones, against tiktoken built from the same ranks; training on `"aaabdaaabac"` (the merges
-# of the table in section 4, ties included), the vocabulary size after training,
-# `vocab_size < 256`, that no merge crosses a chunk boundary, and that your merges equal the
-# textbook loop's on a small corpus. Then it trains your tokenizer on a slice of the CPython
-# documentation and builds a `tiktoken.Encoding` from your `pattern`, `mergeable_ranks()` and
-# `special_tokens`: your `encode` must give tiktoken's ids on prose, code, accents, Japanese,
-# emoji, combining marks, runs of spaces and newlines, digits, special tokens, and random
-# text drawn by Hypothesis, with both GPT-2's and GPT-4's split patterns;
-# `decode(encode(x)) == x` on random Unicode; a character cut in half decodes to U+FFFD as in
-# tiktoken; special-token text raises by default, is one id with `allowed_special="all"` and
-# ordinary text with `"none"`; `register_special_tokens` refuses a taken id; and a saved and
-# loaded tokenizer encodes identically.
+# (sorted vocabulary, round trips, a `ValueError` for an unknown character and for an id
+# outside the vocabulary, `-1` included); `count_pairs` and `merge_pair`; `bpe_encode_chunk` on
+# the hand-made vocabularies of section 7 and on random ones, against tiktoken built from the
+# same ranks; training on `"aaabdaaabac"` (the merges of the table in section 4, ties
+# included), stopping early when every chunk is one token, the vocabulary size after
+# training, `vocab_size < 256`, that no merge crosses a chunk boundary, and that your merges
+# equal the textbook loop's on a small corpus, with both split patterns. The encoding tests
+# give your tokenizer a vocabulary learned by the textbook loop (they set `tokenizer.merges`
+# and call your `_rebuild()`), so your encoder is judged on its own, and build a
+# `tiktoken.Encoding` from the same vocabulary: your `encode` must give tiktoken's ids on
+# prose, code, accents, Japanese, emoji, combining marks, runs of spaces and newlines, digits,
+# special tokens and random text drawn by Hypothesis, with both GPT-2's and GPT-4's split
+# patterns, and on section 7's hand-made merges, where replaying them would give other ids.
+# Then `decode(encode(x)) == x` on random Unicode; a character cut in half decodes to U+FFFD as
+# in tiktoken; an unknown id is a `ValueError`; special-token text raises by default, is one id
+# with `allowed_special="all"` (or in a set, while the others still raise) and ordinary text
+# with `"none"`; `register_special_tokens` refuses a taken id and `train` forgets the special
+# tokens; and a saved and loaded tokenizer, with either pattern, encodes identically.

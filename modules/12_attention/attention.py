@@ -319,13 +319,14 @@ if __name__ == "__main__":
 #
 # A mask is passed through unchanged; it broadcasts against `(B, H, Tq, Tk)`: a `(Tq, Tk)`
 # causal mask is the same for every sequence and head, a `(B, 1, 1, Tk)` padding mask the
-# same for every head and query. `key` and `value` default to `query` (self-attention);
-# pass a different `key`/`value` sequence for cross-attention. `dropout` applies to the
-# attention weights in training mode only.
+# same for every head and query. `key` defaults to `query` and `value` to `key`
+# (self-attention); pass a different `key`/`value` sequence for cross-attention. `dropout`
+# applies to the attention weights in training mode only.
 #
-# The projections are initialised with Xavier uniform and zero biases, as
-# `torch.nn.MultiheadAttention` initialises its stacked q/k/v projection (module 13's GPT
-# re-initialises them its own way).
+# Each projection is a `Linear(embed_dim, embed_dim, init="xavier")`: module 03's Xavier
+# uniform, on `[-a, a]` with `a = sqrt(6 / (E + E))`, and zero biases. Module 03's default,
+# Kaiming, is meant for ReLU layers; `torch.nn.MultiheadAttention` also uses Xavier uniform
+# for its stacked q/k/v matrix (module 13's GPT re-initialises them its own way).
 
 # %% nbgrader={"grade": false, "grade_id": "heads", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def split_heads(x: Tensor, num_heads: int) -> Tensor:
@@ -468,6 +469,9 @@ if __name__ == "__main__":
 # invisible; checks `split_heads`/`merge_heads`; compares `MultiheadAttention` (values,
 # per-head weights, and the gradients of the inputs and of every projection's weight and
 # bias) with `torch.nn.MultiheadAttention` holding copied weights, for self-attention,
-# cross-attention and masks in PyTorch's opposite convention; and checks the errors for
-# mismatched shapes and for `embed_dim % num_heads != 0`, and gradients by central
+# cross-attention and masks in PyTorch's opposite convention; checks that the projections
+# start from Xavier uniform weights (by their statistics: your random numbers are never
+# compared with anyone else's, and every other check first replaces them with the test's own
+# weights) and that dropout drops attention *weights*, in training mode only; and checks the
+# errors for mismatched shapes and for `embed_dim % num_heads != 0`, and gradients by central
 # differences.

@@ -728,10 +728,13 @@ if __name__ == "__main__":
 # `apply_rope` (values and gradients) with PyTorch in float64; checks RoPE's
 # relative-position property; compares a `Block` and two whole GPTs (learned positions with
 # LayerNorm and GELU, and RoPE with RMSNorm and SwiGLU) with small PyTorch models written in
-# the test that use your weights: logits and the gradients of a cross-entropy loss. It checks
-# weight tying and the parameter count against the closed form, causality (changing future
-# tokens leaves earlier logits alone), the block-size limit, the initialisation statistics,
-# greedy generation against a step-by-step argmax (also beyond `block_size`), the exact sets
+# the test that hold the same weights (the test replaces your random initial numbers with its
+# own first): logits and the gradients of a cross-entropy loss. It checks where dropout acts
+# (the embeddings, the attention weights, the attention and MLP outputs; in training mode
+# only), weight tying and the parameter count against the closed form, causality (changing
+# future tokens leaves earlier logits alone), the block-size limit, the initialisation
+# statistics, that `generate` runs in eval mode under `no_grad` and restores the previous
+# mode, greedy generation against a step-by-step argmax (also beyond `block_size`), the exact sets
 # kept by `top_k_filter` and `top_p_filter` (ties, and `p` exactly on a boundary), that
 # sampling never leaves them, that 20,000 draws follow the renormalised distribution, and
 # what temperature does to the probabilities.

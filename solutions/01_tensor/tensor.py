@@ -69,7 +69,8 @@ def broadcast_shape(a: Sequence[int], b: Sequence[int], op: str = "+") -> tuple[
                 f"cannot broadcast shapes {tuple(a)} {op} {tuple(b)}: axis {axis - ndim} has "
                 f"sizes {size_a} and {size_b}, which must be equal or one of them 1"
             )
-        result.append(max(size_a, size_b))
+        # the size that is not 1 wins (also when it is 0: (0,) with (1,) gives (0,), as in numpy)
+        result.append(size_a if size_b == 1 else size_b)
     return tuple(result)
     ### END SOLUTION
 
@@ -101,7 +102,9 @@ def broadcast_shape(a: Sequence[int], b: Sequence[int], op: str = "+") -> tuple[
 # change only shape and strides: the result is a **view** sharing the same memory, free
 # whatever the size. A transposed matrix is not contiguous (its rows are not next to each
 # other in memory); `contiguous()` makes a compact copy when an algorithm needs one.
-# `reshape` accepts one `-1`: "whatever size makes the element count fit".
+# `transpose()` swaps the last two axes; a tensor with fewer than 2 axes (a vector, a
+# scalar) has nothing to swap and comes back unchanged, which is what `.T` of a vector does
+# in numpy too. `reshape` accepts one `-1`: "whatever size makes the element count fit".
 #
 # **Indexing.** `t[0]`, `t[:, 1:3]`, `t[..., -1]`, `t[[0, 2]]` and boolean masks mean what
 # they mean in numpy, including the rule that slices are views and integer-array ("fancy")
@@ -385,7 +388,7 @@ class Tensor:
         ### END SOLUTION
 
     def transpose(self, axis0: int = -2, axis1: int = -1) -> Tensor:
-        """Swap two axes (the last two by default), as a view."""
+        """Swap two axes (the last two by default), as a view; fewer than 2 axes: unchanged."""
         ### BEGIN SOLUTION
         if self.ndim < 2:
             return Tensor(self.data)
@@ -602,5 +605,6 @@ if __name__ == "__main__":
 #
 # `tito check 01` runs `tests/checkpoints/test_01_tensor.py`. It compares your tensor with
 # numpy and PyTorch on creation and dtypes, broadcasting arithmetic (including random shapes
-# drawn by Hypothesis), matmul and batched matmul, reshape/transpose views, indexing,
-# reductions with `axis`/`keepdims`, and the messages of shape errors.
+# drawn by Hypothesis), matmul and batched matmul, reshape/transpose views (and `transpose()`
+# of a vector or scalar leaving it unchanged), indexing, reductions with `axis`/`keepdims`,
+# factories and seeded random tensors, and the messages of shape errors.

@@ -415,4 +415,5 @@ if __name__ == "__main__":
 # Tanh, GELU (the tanh approximation), Softmax and LogSoftmax over `dim=0`, `1` and `-1` of 3-D
 # inputs (sums to 1, `softmax(x + 1000) == softmax(x)`, finite log-probabilities for logits of
 # 1e4), temperature against `softmax(x / T)` including the argmax and uniform limits, and that
-# every class returns a `Tensor` of the input's shape and dtype through `forward`.
+# every class returns a new `Tensor` of the input's shape and dtype through `forward`, leaving
+# the input's numbers unchanged.

@@ -326,7 +326,8 @@ def _value_topological_order(self: Value) -> list[Value]:
     ### END SOLUTION
 
 
-Value.topological_order = _value_topological_order  # a method of Value, written in its own cell
+# %%
+Value.topological_order = _value_topological_order  # a method of Value, written in the cell above
 
 # %% [markdown]
 # ## 1.4 Reverse mode: `backward()`
@@ -351,6 +352,7 @@ def _value_backward(self: Value) -> None:
     ### END SOLUTION
 
 
+# %%
 Value.backward = _value_backward
 
 # %% [markdown]
@@ -406,6 +408,7 @@ def _value_to_dot(self: Value) -> str:
     ### END SOLUTION
 
 
+# %%
 Value.to_dot = _value_to_dot
 
 # %% [markdown]
@@ -474,7 +477,7 @@ if __name__ == "__main__":
 # `no_grad` derives from `contextlib.ContextDecorator`, it also works as a decorator:
 # `@no_grad()` above a function runs the whole function without recording.
 
-# %% nbgrader={"grade": false, "grade_id": "no-grad", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %%
 _grad_enabled = True
 
 
@@ -483,6 +486,7 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
+# %% nbgrader={"grade": false, "grade_id": "no-grad", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class no_grad(contextlib.ContextDecorator):
     """Turn gradient recording off inside a `with` block (or a decorated function)."""
 
@@ -532,7 +536,7 @@ class no_grad(contextlib.ContextDecorator):
 #
 # Every binary elementwise Function ends its backward with `unbroadcast` on each input.
 
-# %% nbgrader={"grade": false, "grade_id": "function-unbroadcast", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %%
 class Function:
     """One recorded operation: its input tensors, what its backward needs, and the rule itself."""
 
@@ -550,6 +554,7 @@ class Function:
         return f"<{type(self).__name__} of {shapes}>"
 
 
+# %% nbgrader={"grade": false, "grade_id": "function-unbroadcast", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum `grad` (the shape after broadcasting) back to `shape`, the shape before it."""
     ### BEGIN SOLUTION
@@ -764,6 +769,7 @@ class MatMul(Function):
         ### END SOLUTION
 
 
+# %%
 class RMatMul(MatMul):
     """other @ self, recorded from `self.__rmatmul__(other)`."""
 
@@ -803,18 +809,6 @@ class Reshape(Function):
         ### BEGIN SOLUTION
         return (np.reshape(grad, x.shape),)
         ### END SOLUTION
-
-
-class Flatten(Reshape):
-    """x.flatten(start_axis)."""
-
-
-class Unsqueeze(Reshape):
-    """x.unsqueeze(axis)."""
-
-
-class Squeeze(Reshape):
-    """x.squeeze(axis)."""
 
 
 class Transpose(Function):
@@ -884,6 +878,19 @@ class To(Function):
         ### END SOLUTION
 
 
+# %%
+class Flatten(Reshape):
+    """x.flatten(start_axis): a reshape, so Reshape's backward."""
+
+
+class Unsqueeze(Reshape):
+    """x.unsqueeze(axis): a reshape, so Reshape's backward."""
+
+
+class Squeeze(Reshape):
+    """x.squeeze(axis): a reshape, so Reshape's backward."""
+
+
 # %% [markdown]
 # ## 2.6 Indexing: scatter the gradient back
 #
@@ -902,7 +909,7 @@ class To(Function):
 # `__init__` turns any Tensor inside the index (class labels, say) into its numpy array, and
 # lists into arrays, so `self.index` is ready for numpy.
 
-# %% nbgrader={"grade": false, "grade_id": "getitem-function", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %%
 def _plain_index(index: Any) -> Any:
     """An index numpy understands: Tensors become arrays, lists become integer/bool arrays."""
     if isinstance(index, Tensor):
@@ -914,6 +921,7 @@ def _plain_index(index: Any) -> Any:
     return index
 
 
+# %% nbgrader={"grade": false, "grade_id": "getitem-function", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class GetItem(Function):
     """x[index]."""
 
@@ -953,7 +961,8 @@ class GetItem(Function):
 #   zero to the others: compare `x` with the output (with the axes put back) to find it. At a
 #   *tie* (two equal maxima) there is no derivative; we split the gradient equally among the
 #   tied elements, as PyTorch's `amax` and full `max()` do (`torch.max(x, dim)` instead gives
-#   it all to the one index it returns). The checkpoint avoids ties.
+#   it all to the one index it returns). The checkpoint checks ties too: with `k` tied
+#   winners, each gets `1/k` of the gradient.
 
 # %%
 def _reduced_axes(ndim: int, axis: int | tuple[int, ...] | None) -> tuple[int, ...]:
@@ -1038,6 +1047,7 @@ class Max(Reduction):
         ### END SOLUTION
 
 
+# %%
 class Min(Max):
     """x.min(axis, keepdims): the same rule as max (the winners are the minima)."""
 
@@ -1068,7 +1078,7 @@ class Min(Max):
 # **LogSoftmax.** `y_i = z_i - log sum_j exp(z_j)`, so `dy_i/dz_j = delta_ij - softmax_j`
 # and `dL/dz_j = g_j - softmax_j * sum_i g_i`, where `softmax = exp(y)`; again times `1/T`.
 
-# %% nbgrader={"grade": false, "grade_id": "activation-functions", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %%
 class LayerFunction(Function):
     """A Function recorded from a layer's `forward`: keeps the layer (for dim, reduction, ...)."""
 
@@ -1077,6 +1087,7 @@ class LayerFunction(Function):
         self.layer = layer
 
 
+# %% nbgrader={"grade": false, "grade_id": "activation-functions", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class ReLUFn(LayerFunction):
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray]:
         """1 where x > 0, else 0."""
@@ -1175,6 +1186,13 @@ class LogSoftmaxFn(LayerFunction):
 # `0 log 0 = 0` (replace `y` by 1 where `x = 0`) also keeps the gradient finite there (0),
 # where the naive formula gives `nan` (the true slope of `-p log p` is infinite at 0).
 
+# %%
+def _stable_sigmoid(x: np.ndarray) -> np.ndarray:
+    """The sigmoid of module 02, computed without overflow for logits of any size."""
+    e = np.exp(-np.abs(x))  # in (0, 1]: cannot overflow
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
 # %% nbgrader={"grade": false, "grade_id": "loss-functions", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def _per_example(grad: np.ndarray, shape: tuple[int, ...], reduction: str) -> np.ndarray:
     """dL/d(each per-element loss), of `shape`, from dL/d(reduced loss)."""
@@ -1186,11 +1204,6 @@ def _per_example(grad: np.ndarray, shape: tuple[int, ...], reduction: str) -> np
         return np.broadcast_to(grad, shape)
     return grad
     ### END SOLUTION
-
-
-def _stable_sigmoid(x: np.ndarray) -> np.ndarray:
-    e = np.exp(-np.abs(x))  # in (0, 1]: cannot overflow
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 class MSELossFn(LayerFunction):
@@ -1340,6 +1353,7 @@ def _tensor_backward(self: Tensor, grad: Any = None) -> None:
     ### END SOLUTION
 
 
+# %%
 def _tensor_zero_grad(self: Tensor) -> None:
     """Forget this tensor's gradient: `.grad = None`."""
     self.grad = None
@@ -1551,13 +1565,15 @@ if __name__ == "__main__":
 #
 # `tito check 05` runs `tests/checkpoints/test_05_autograd.py`. It checks the `Value` engine
 # against PyTorch on scalar expressions (each operation, numbers on either side, reuse as in
-# `a * a` and `a + a`, a diamond-shaped graph, topological order, `to_dot`); `unbroadcast`
+# `a * a` and `a + a`, a diamond-shaped graph, ReLU at exactly 0, a second `backward()` giving
+# the same numbers, topological order, `to_dot`); `unbroadcast`
 # against PyTorch's gradient of a broadcast; the gradient of every Tensor operation against
 # `torch.autograd` in float64 on shapes drawn by Hypothesis (broadcasting, batched and 1-D
 # matmul, non-contiguous inputs, indexing with repeated indices, reductions over every kind
-# of axis); a composite function against central differences; the behaviour of `backward`
-# (accumulation over reused tensors and over two calls, leaves only, `.grad` shape and dtype,
-# the error for a non-scalar output, a 10,000-operation chain); `no_grad` as context manager
+# of axis, tied maxima, `x ** 0` at 0); a composite function against central differences; the
+# behaviour of `backward` (accumulation over reused tensors and over two calls, each Function
+# walked once even when two paths lead to it, leaves only, `.grad` shape and dtype, the error
+# for a non-scalar output, a 10,000-operation chain); `no_grad` as context manager
 # and decorator; `describe_graph`; and gradients through module 02's activations, module 03's
 # `Linear` and `Sequential` and module 04's losses (each reduction, and extreme logits)
 # against PyTorch.

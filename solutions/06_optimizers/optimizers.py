@@ -630,11 +630,17 @@ if __name__ == "__main__":
 # (from a fixed function computed with numpy, so no autograd is needed) and compares the
 # trajectory of several parameters of different shapes over 20 steps with `torch.optim`, in
 # float64, for every optimizer and option: SGD plain, with momentum, dampening, Nesterov and
-# weight decay; RMSprop plain, with momentum, centered and weight decay; Adam with and
-# without weight decay; AdamW. It also checks that `zero_grad()` clears gradients, that a
-# parameter without a gradient is left alone, that updates happen in place (the same Tensor
-# and array), that the first momentum step and the first Adam step have their known sizes,
-# that the state takes 0x, 1x or 2x the parameters' memory, that changing `optimizer.lr`
-# between steps takes effect as it does in PyTorch, that `state_dict()` returns plain copies
-# and that loading it into a fresh optimizer continues training bit for bit, and that bad
-# hyper-parameters raise a `ValueError` naming the value.
+# weight decay (with and without momentum); RMSprop plain, with momentum, centered and weight
+# decay; Adam with and without weight decay; AdamW. "The same trajectory" means every
+# parameter after every step within a relative 1e-10 of torch's: any correct float64 formula
+# stays far closer than that (the textbook `lr * m_hat / (sqrt(v_hat) + eps)` included), while
+# a misplaced `eps` or a missing correction does not. It also checks that `zero_grad()` clears
+# gradients, that a parameter without a gradient is left alone until its first one, that
+# updates happen in place (the same Tensor and array, float32 kept), that `step()` never
+# changes the `p.grad` arrays it is given, that the first momentum step and the first Adam step
+# have their known sizes, that the state takes 0x, 1x or 2x the parameters' memory, that
+# changing `optimizer.lr` between steps takes effect as it does in PyTorch, that `state_dict()`
+# holds torch's state values as plain copies, that loading it into a fresh optimizer continues
+# training bit for bit and that a dict that does not fit is refused without changing anything,
+# and that bad hyper-parameters raise a `ValueError` naming the value (while the edges of the
+# valid ranges, such as `betas=(0.0, 0.0)`, are accepted).

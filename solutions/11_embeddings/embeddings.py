@@ -169,8 +169,9 @@ def as_indices(indices: Any, num_embeddings: int) -> np.ndarray:
 #
 # numpy does exactly this with `np.take(weight, ids, axis=0)` (or `weight[ids]`): every id
 # is replaced by its row, whatever the shape of `ids`. `np.take` always returns a new array,
-# even for a single id (`weight[np.array(3)]` would be a *view* of row 3, which would change
-# under the optimizer's in-place updates).
+# even for a single id; indexing copies too as long as the ids are an array (`as_indices`
+# makes one), but a plain integer, `weight[3]`, gives a *view* of row 3, which would change
+# under the optimizer's in-place updates.
 #
 # ### Why a new `Function`?
 #
@@ -665,9 +666,12 @@ if __name__ == "__main__":
 # with a known answer, accumulation over two backward calls, a tied use of the same table
 # (lookup and output layer), and central differences on a small table; checks the weight's
 # shape, dtype, `N(0, 1)` statistics and reproducibility; ids given as a Tensor, a numpy
-# array or a list; `IndexError` for an out-of-range id and `TypeError` for float ids;
-# that nothing is recorded under `no_grad()` or for a weight that does not require grad;
-# the sinusoidal table against the formula (odd `dim` too), its known first row
-# `[0, 1, 0, 1, ...]` and the rotation property; `SinusoidalPositionalEncoding` (adds the
-# table, keeps the dtype, has no parameters); and `LearnedPositionalEmbedding` (gradients of
-# `x` and `weight` equal torch's, `ValueError` for `T > max_len`).
+# array or a list; `IndexError` for an out-of-range id, negative ones included, `TypeError`
+# for float and boolean ids, and `ValueError` for a weight that is not 2-D; that nothing is
+# recorded under `no_grad()` or for a weight that does not require grad; the sinusoidal
+# table against the formula (odd `dim` too), its known first row `[0, 1, 0, 1, ...]` and the
+# rotation property; `SinusoidalPositionalEncoding` (adds the table, keeps the dtype, has no
+# parameters); and `LearnedPositionalEmbedding` (`N(0, 0.02)` statistics and
+# reproducibility, gradients of `x` and `weight` equal torch's). Both position modules take
+# `x` of shape `(B, T, dim)` or a single sequence `(T, dim)`, accept `T == max_len` and raise
+# a `ValueError` for `T > max_len` or a last axis other than `dim`.

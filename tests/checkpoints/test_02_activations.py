@@ -17,7 +17,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from grader.expect import expect_close, expect_equal, expect_true
+from grader.expect import expect_close, expect_equal, expect_that
 from tinytorch.activations import GELU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from tinytorch.tensor import Tensor
 
@@ -54,8 +54,36 @@ def oracle(function, x: np.ndarray, *args, **kwargs) -> np.ndarray:
     return function(torch.tensor(np.asarray(x, dtype=np.float64)), *args, **kwargs).numpy()
 
 
-def finite(got) -> bool:
-    return bool(np.all(np.isfinite(got.data)))
+def float_rtol(logits: np.ndarray) -> float:
+    """The relative error that rounding allows a correct softmax of `logits` in their dtype.
+
+    Every correct formulation rounds one logit-sized number: the shifted logits `x - max`, or
+    the log-sum-exp in `exp(x - logsumexp(x))`. A number of size M is rounded by up to half a
+    unit in its last place, about M * eps / 2, and exp turns that absolute error into a
+    relative one. A few more roundings (the exp, the sum, the division) add a few eps. So:
+    eps * (max |x| + 8), e.g. 1.2e-4 for float32 logits near 1000, 2e-13 in float64; never
+    below RTOL, the float64 tolerance of the other checks.
+    """
+    eps = float(np.finfo(logits.dtype).eps)
+    return max(RTOL, eps * (float(np.max(np.abs(logits))) + 8))
+
+
+# -- predicates: judged on the grader's side over the values your code produced ----------------
+
+def all_finite(values) -> bool:
+    return bool(np.all(np.isfinite(np.asarray(values, dtype=np.float64))))
+
+
+def probabilities_along(values, dim: int) -> bool:
+    """Non-negative, and summing to 1 along `dim` up to float64 rounding."""
+    values = np.asarray(values, dtype=np.float64)
+    return bool(np.all(values >= 0)) and bool(np.allclose(values.sum(axis=dim), 1.0, rtol=0, atol=1e-12))
+
+
+def symmetric_sigmoid(pair) -> bool:
+    """sigmoid(-x) = 1 - sigmoid(x), up to float64 rounding of 1 - s (absolute, about 1e-16)."""
+    of_minus_x, of_x = (np.asarray(v, dtype=np.float64) for v in pair)
+    return of_minus_x.shape == of_x.shape and bool(np.allclose(of_minus_x, 1.0 - of_x, rtol=1e-9, atol=ATOL))
 
 
 # -- ReLU ------------------------------------------------------------------------------------
@@ -96,9 +124,13 @@ def test_sigmoid_of_zero_is_half():
 @given(arrays(elements=moderate(-30.0, 30.0)))
 def test_sigmoid_is_symmetric(x):
     """Sigmoid is symmetric: sigmoid(-x) = 1 - sigmoid(x)"""
-    expect_close(Sigmoid()(Tensor(-x)), 1.0 - Sigmoid()(Tensor(x)).data, rtol=1e-9, atol=ATOL,
-                 call=f"Sigmoid()(-x) vs 1 - Sigmoid()(x) for x = {show(x)}",
-                 hint="the two branches of the stable formula must agree: exp(x)/(1+exp(x)) = 1 - 1/(1+exp(x))")
+    # both values are yours: the relation between them is judged, not a value of the reference
+    expect_that((Sigmoid()(Tensor(-x)), Sigmoid()(Tensor(x))), symmetric_sigmoid,
+                call=f"(Sigmoid()(-x), Sigmoid()(x)) for x = {show(x)}",
+                expected="sigmoid(-x) = 1 - sigmoid(x) within rtol 1e-9, atol 1e-12",
+                hint="the two branches of the stable formula must agree: exp(x)/(1+exp(x)) = 1 - 1/(1+exp(x))")
+    expect_close(Sigmoid()(Tensor(x)), oracle(torch.sigmoid, x), rtol=RTOL, atol=ATOL,
+                 call=f"Sigmoid()({show(x)})", hint="and each value is the sigmoid itself")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
@@ -110,9 +142,9 @@ def test_sigmoid_never_overflows(dtype):
         warnings.simplefilter("always")
         got = Sigmoid()(Tensor(x))
     numeric = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
-    expect_true(not numeric, call=call, expected="no numpy warning", got="; ".join(numeric),
-                hint="exp(-x) overflows for x = -1000 (and for x = -89 in float32): only ever call exp on "
-                     "-|x|, which is <= 0; np.where evaluates both branches, so neither may overflow")
+    expect_equal(numeric, [], call=call + ", the numpy warnings it raised",
+                 hint="exp(-x) overflows for x = -1000 (and for x = -89 in float32): only ever call exp on "
+                      "-|x|, which is <= 0; np.where evaluates both branches, so neither may overflow")
     expect_close(got, oracle(torch.sigmoid, x).astype(dtype), rtol=1e-6 if dtype == np.float32 else RTOL,
                  atol=1e-30, call=call, hint="sigmoid saturates to exactly 0 and 1 for large |x|")
 
@@ -173,25 +205,27 @@ def test_softmax_any_dim(x, dim):
 @given(x=arrays(min_dims=2, max_dims=3), dim=st.sampled_from([0, -1]))
 def test_softmax_sums_to_one(x, dim):
     """Softmax gives non-negative numbers that sum to 1 along dim"""
-    got = Softmax(dim=dim)(Tensor(x)).data
-    sums = got.sum(axis=dim)
-    expect_true(bool(np.all(got >= 0)) and np.allclose(sums, 1.0, rtol=0, atol=1e-12),
-                call=f"Softmax(dim={dim})({show(x)}).sum(axis={dim})", expected="all sums 1, all values >= 0",
-                got=f"sums {np.array2string(sums, precision=6, threshold=12)}",
+    got = Softmax(dim=dim)(Tensor(x))
+    call = f"Softmax(dim={dim})({show(x)})"
+    expect_that(got, probabilities_along, dim, call=call, expected=f"all values >= 0, summing to 1 along dim {dim}",
                 hint="divide exp along dim by its sum along the same dim (keepdims=True); nan means exp overflowed")
+    expect_close(got, oracle(torch.softmax, x, dim=dim), rtol=RTOL, atol=ATOL, call=call,
+                 hint="and the probabilities are softmax's: exp(x - max) / sum(exp(x - max)) along dim")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_softmax_shift_by_1000(dtype):
     """softmax(x + 1000) equals softmax(x) and is finite"""
     x = np.array([[1.0, 2.0, 3.0], [-1.0, 0.0, 4.5]])
-    shifted = (x + 1000.0).astype(dtype)
+    shifted = (x + 1000.0).astype(dtype)  # exact in float32 too
     call = f"Softmax(dim=-1)({show(shifted)})"
     got = Softmax(dim=-1)(Tensor(shifted))
-    expect_true(finite(got), call=call, expected="finite probabilities", got=str(got.data),
+    expect_that(got, all_finite, call=call, expected="finite probabilities",
                 hint="exp(1000) is inf and inf / inf is nan: subtract the max along dim before exp")
-    expect_close(got, oracle(torch.softmax, x, dim=-1).astype(dtype), rtol=1e-6 if dtype == np.float32 else RTOL,
-                 atol=1e-7 if dtype == np.float32 else ATOL, call=call,
+    # the tolerance is what rounding a logit of about 1000 allows (float_rtol): in float32,
+    # exp(z - logsumexp(z)) is as correct as exp(z - max) / sum, and about 3e-5 less precise
+    expect_close(got, oracle(torch.softmax, x, dim=-1).astype(dtype), rtol=float_rtol(shifted),
+                 atol=ATOL, call=call,
                  hint="softmax does not change when every logit moves by the same amount")
 
 
@@ -213,7 +247,7 @@ def test_log_softmax_of_huge_logits(dtype):
     x = np.array([[1e4, 0.0, -1e4], [-1e4, -1e4, 1e4]], dtype=dtype)
     call = f"LogSoftmax(dim=-1)({show(x)})"
     got = LogSoftmax(dim=-1)(Tensor(x))
-    expect_true(finite(got), call=call, expected="finite log-probabilities", got=str(got.data),
+    expect_that(got, all_finite, call=call, expected="finite log-probabilities",
                 hint="log(softmax(x)) is log(0) = -inf where a probability underflows: use the log-sum-exp trick")
     expect_close(got, oracle(torch.log_softmax, x, dim=-1).astype(dtype), rtol=1e-6 if dtype == np.float32 else RTOL,
                  atol=ATOL, call=call, hint="(x - max) - log(sum(exp(x - max))): the log term is log(1) = 0 here")
@@ -221,9 +255,9 @@ def test_log_softmax_of_huge_logits(dtype):
 
 @given(arrays(min_dims=2, max_dims=2, elements=moderate()))
 def test_log_softmax_is_log_of_softmax(x):
-    """exp(LogSoftmax(x)) equals Softmax(x)"""
-    expect_close(np.exp(LogSoftmax(dim=-1)(Tensor(x)).data), Softmax(dim=-1)(Tensor(x)), rtol=1e-9, atol=ATOL,
-                 call=f"exp(LogSoftmax(dim=-1)({show(x)})) vs Softmax(dim=-1)(same)",
+    """exp(LogSoftmax(x)) equals softmax(x)"""
+    expect_close(np.exp(LogSoftmax(dim=-1)(Tensor(x)).data), oracle(torch.softmax, x, dim=-1), rtol=1e-9, atol=ATOL,
+                 call=f"exp(LogSoftmax(dim=-1)({show(x)})) vs softmax of the same logits",
                  hint="both subtract the same max; log-softmax subtracts the log of the same sum")
 
 
@@ -255,7 +289,7 @@ def test_low_temperature_is_argmax():
     one_hot = np.eye(4)[x.argmax(axis=-1)]
     call = f"Softmax(temperature=0.001)({show(x)})"
     got = Softmax(temperature=0.001)(Tensor(x))
-    expect_true(finite(got), call=call, expected="finite probabilities", got=str(got.data),
+    expect_that(got, all_finite, call=call, expected="finite probabilities",
                 hint="x / 0.001 makes logits of 3000: without subtracting the max, exp overflows")
     expect_close(got, one_hot, rtol=0, atol=1e-12, call=call,
                  hint="as T -> 0, softmax(x / T) becomes one-hot on the argmax (greedy decoding)")
@@ -271,36 +305,49 @@ def test_high_temperature_is_uniform():
 
 # -- the contract every class keeps ------------------------------------------------------------
 
+# name -> (how to make it, torch's function for the expected value)
 ALL = {
-    "ReLU()": ReLU,
-    "Sigmoid()": Sigmoid,
-    "Tanh()": Tanh,
-    "GELU()": GELU,
-    "Softmax(dim=1)": lambda: Softmax(dim=1),
-    "LogSoftmax(dim=1)": lambda: LogSoftmax(dim=1),
+    "ReLU()": (ReLU, torch.relu),
+    "Sigmoid()": (Sigmoid, torch.sigmoid),
+    "Tanh()": (Tanh, torch.tanh),
+    "GELU()": (GELU, lambda t: F.gelu(t, approximate="tanh")),
+    "Softmax(dim=1)": (lambda: Softmax(dim=1), lambda t: torch.softmax(t, dim=1)),
+    "LogSoftmax(dim=1)": (lambda: LogSoftmax(dim=1), lambda t: torch.log_softmax(t, dim=1)),
 }
+
+
+def sample(dtype) -> np.ndarray:
+    """The input of the contract test, drawn the same way whenever it is needed."""
+    return (np.random.default_rng(2).standard_normal((2, 3, 4)) * 3).astype(dtype)
 
 
 @pytest.mark.parametrize("name", list(ALL))
 def test_shape_and_dtype_are_kept(name):
-    """Every activation returns a Tensor of the input's shape and dtype"""
-    rng = np.random.default_rng(2)
+    """Every activation returns a new Tensor of the input's shape and dtype, leaving the input unchanged"""
+    make, reference = ALL[name]
     for dtype in (np.float32, np.float64):
-        x = rng.standard_normal((2, 3, 4)).astype(dtype)
+        x = Tensor(sample(dtype))
         call = f"{name}(Tensor of shape (2, 3, 4), dtype={np.dtype(dtype).name})"
-        got = ALL[name]()(Tensor(x))
-        expect_true(isinstance(got, Tensor), call=call, expected="a Tensor", got=type(got).__name__,
-                    hint="wrap the numpy result: return Tensor(result)")
+        got = make()(x)
+        expect_equal(isinstance(got, Tensor), True, call=f"isinstance({call}, Tensor)",
+                     hint="wrap the numpy result: return Tensor(result)")
         expect_equal(got.shape, (2, 3, 4), call=call + " .shape", hint="activations never change the shape")
         expect_equal(got.dtype, np.dtype(dtype), call=call + " .dtype",
                      hint="float32 in, float32 out: a numpy float64 scalar such as np.sqrt(2 / np.pi) promotes "
                           "float32 arrays to float64, a Python float (math.sqrt(2 / math.pi)) does not")
+        # float32 values of size ~3: a few roundings of eps = 1.2e-7 each, relative and absolute
+        expect_close(got, reference(torch.tensor(sample(dtype).astype(np.float64))).numpy(),
+                     rtol=1e-5 if dtype == np.float32 else 1e-9, atol=1e-6 if dtype == np.float32 else ATOL,
+                     call=call, hint="the same formula in either dtype")
+        expect_equal(x.data, sample(dtype), call=f"the input after {call}",
+                     hint="compute into new arrays (z = z - max, not z -= max on x.data; no out=x.data): "
+                          "the caller still needs x")
 
 
 def test_calling_goes_through_forward(monkeypatch):
     """Calling an activation runs its forward method (autograd hooks in there)"""
     x = Tensor(np.linspace(-2.0, 2.0, 6).reshape(2, 3))
-    for name, make in ALL.items():
+    for name, (make, reference) in ALL.items():
         activation = make()
         cls = type(activation)
         original = cls.forward
@@ -315,8 +362,11 @@ def test_calling_goes_through_forward(monkeypatch):
         monkeypatch.setattr(cls, "forward", spy)
         got = activation(x)
         monkeypatch.undo()
-        expect_true(len(seen) == 2 and seen[0] is x and got is seen[1], call=f"{name}(x)",
-                    expected="__call__ returns self.forward(x)",
-                    got=f"forward was called {len(seen) // 2} time(s)" if len(seen) != 2 else "a different result",
-                    hint="do all the work in forward; __call__ only returns self.forward(x), because module 05 "
-                         "wraps forward to build the gradient graph")
+        # identity facts have no value to record: whether forward saw x and gave back what __call__ returned
+        expect_equal((len(seen) // 2, len(seen) == 2 and seen[0] is x and got is seen[1]), (1, True),
+                     call=f"({name}(x): calls of forward, and __call__ returned forward's result for x)",
+                     hint="do all the work in forward; __call__ only returns self.forward(x), because module 05 "
+                          "wraps forward to build the gradient graph")
+        expect_close(got, reference(torch.tensor(np.linspace(-2.0, 2.0, 6).reshape(2, 3))), rtol=RTOL, atol=ATOL,
+                     call=f"{name}(x) with x = Tensor(np.linspace(-2.0, 2.0, 6).reshape(2, 3))",
+                     hint="the value forward computes")

@@ -10,6 +10,7 @@ KL(p, p) = 0, KL >= 0, KL's asymmetry, and dtypes.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from grader.expect import expect_close, expect_equal, expect_raises, expect_true
+from grader.expect import expect_close, expect_equal, expect_raises, expect_that
 from tinytorch.losses import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -49,6 +50,27 @@ def torch64(array: np.ndarray) -> torch.Tensor:
 
 def show(array: np.ndarray) -> str:
     return " ".join(np.array2string(np.asarray(array), precision=4, separator=", ", threshold=20).split())
+
+
+# -- predicates, judged on the trusted side over the values your code produced ------------------
+
+def all_finite(values) -> bool:
+    return bool(np.all(np.isfinite(values)))
+
+
+def mentions_all(message, *parts) -> bool:
+    return all(part in message for part in parts)
+
+
+def mentions_number(message, number) -> bool:
+    """`number` appears in `message` as a number of its own (4, not only inside 14 or 0.4)."""
+    return re.search(rf"(?<![\w.]){number}(?![\w]|\.\d)", message) is not None
+
+
+def at_least_pinsker(kl, p, q) -> bool:
+    """KL(p || q) >= 1/2 (sum |p - q|)^2 in every row (Pinsker's inequality), so KL >= 0 and 0 only if q = p."""
+    bound = 0.5 * np.abs(p - q).sum(axis=-1) ** 2
+    return np.shape(kl) == bound.shape and bool(np.all(kl >= bound - 1e-12))
 
 
 def values(low: float, high: float):
@@ -120,15 +142,32 @@ def test_mse_matches_torch(reduction, pair):
 
 
 def test_mse_refuses_mismatched_shapes():
-    """MSELoss refuses (4, 1) against (4,) with a ValueError naming both shapes"""
-    prediction, target = Tensor(np.zeros((4, 1))), Tensor(np.zeros(4))
+    """MSELoss refuses (4, 1) against (4,) with a ValueError naming both shapes; (4,) against (4,) is fine"""
+    prediction, target = Tensor(np.array([[2.5], [0.0], [2.0], [8.0]])), Tensor(np.array([3.0, -0.5, 2.0, 7.0]))
     call = "MSELoss()(Tensor(shape (4, 1)), Tensor(shape (4,)))"
     error = expect_raises(ValueError, lambda: MSELoss()(prediction, target), call=call,
                           message_contains="(4, 1)",
                           hint="broadcasting (4, 1) against (4,) silently compares every prediction with "
                                "every target; check the shapes first and name both in the message")
-    expect_true("(4,)" in str(error), call=call, expected="a message that also names (4,)", got=str(error),
+    expect_that(str(error), mentions_all, "(4,)", call=call, expected="a message that also names (4,)",
                 hint="name both shapes, e.g. f'{prediction.shape} and {target.shape}'")
+    expect_close(MSELoss()(prediction.reshape(-1), target), np.float64(0.375), rtol=RTOL, atol=ATOL,
+                 call="MSELoss()(Tensor([2.5, 0.0, 2.0, 8.0]), Tensor([3.0, -0.5, 2.0, 7.0]))",
+                 hint="(0.25 + 0.25 + 0 + 1) / 4: with the prediction reshaped to (4,) the shapes match")
+
+
+@pytest.mark.parametrize("name", ["BCELoss", "BCEWithLogitsLoss"])
+def test_binary_losses_refuse_mismatched_shapes(name):
+    """BCELoss and BCEWithLogitsLoss refuse (4, 1) against (4,) with a ValueError, and accept (4,) against (4,)"""
+    loss = {"BCELoss": BCELoss, "BCEWithLogitsLoss": BCEWithLogitsLoss}[name]()
+    prediction, target = Tensor(np.array([[0.25], [0.5], [0.75], [0.5]])), Tensor(np.array([0.0, 1.0, 1.0, 0.0]))
+    expect_raises(ValueError, lambda: loss(prediction, target), call=f"{name}()(Tensor(shape (4, 1)), Tensor(shape (4,)))",
+                  hint="broadcasting (4, 1) against (4,) would pair every prediction with every label; "
+                       "check that the shapes are equal first")
+    expect_close(loss(prediction.reshape(-1), target),
+                 getattr(torch.nn, name)()(torch64([0.25, 0.5, 0.75, 0.5]), torch64([0.0, 1.0, 1.0, 0.0])),
+                 rtol=RTOL, atol=ATOL, call=f"{name}()(Tensor([0.25, 0.5, 0.75, 0.5]), Tensor([0., 1., 1., 0.]))",
+                 hint="with the prediction reshaped to (4,) the shapes match and the loss is the usual mean")
 
 
 # -- cross-entropy -------------------------------------------------------------------------
@@ -166,21 +205,44 @@ def test_cross_entropy_is_finite_at_huge_float32_logits():
     got = CrossEntropyLoss(reduction="none")(Tensor(logits), Tensor(labels))
     expected = np.array([2e4, math.log1p(math.exp(-10.0))])
     call = f"CrossEntropyLoss(reduction='none')(Tensor({show(logits)}, dtype=float32), Tensor({show(labels)}))"
-    expect_true(bool(np.all(np.isfinite(got.data))), call=call, expected="finite losses", got=show(got.data),
+    expect_that(got, all_finite, call=call, expected="finite losses",
                 hint="exp(89) is inf in float32: subtract each row's max from its logits before exp")
     expect_close(got, expected, rtol=1e-6, atol=1e-5, call=call,
                  hint="with the max subtracted, the loss is log(sum(exp(x - max))) - (x[label] - max)")
 
 
-def test_cross_entropy_refuses_labels_out_of_range():
-    """A label outside 0..C-1 raises a ValueError naming the label and C"""
-    logits, labels = Tensor(np.zeros((3, 4))), Tensor(np.array([1, 7, 0]))
-    call = "CrossEntropyLoss()(Tensor(np.zeros((3, 4))), Tensor([1, 7, 0]))"
+@pytest.mark.parametrize("bad", [7, 4, -1])
+def test_cross_entropy_refuses_labels_out_of_range(bad):
+    """A label outside 0..C-1 (C itself and -1 included) raises a ValueError naming the label and C; C-1 is fine"""
+    logits, labels = Tensor(np.zeros((3, 4))), Tensor(np.array([1, bad, 0]))
+    call = f"CrossEntropyLoss()(Tensor(np.zeros((3, 4))), Tensor([1, {bad}, 0]))"
     error = expect_raises(ValueError, lambda: CrossEntropyLoss()(logits, labels), call=call,
-                          message_contains="7",
-                          hint="check every label is in 0 .. C-1 before indexing, and name the bad one")
-    expect_true("4" in str(error), call=call, expected="a message that also names C = 4", got=str(error),
+                          message_contains=str(bad),
+                          hint="check every label is in 0 .. C-1 before indexing (labels run from 0, so C itself "
+                               "is out of range, and numpy would read -1 as the last class), and name the bad one")
+    expect_that(str(error), mentions_number, 4, call=call, expected="a message that also names C = 4",
                 hint="say how many classes there are, so the reader sees why the label is out of range")
+    expect_close(CrossEntropyLoss()(logits, Tensor(np.array([1, 3, 0]))), np.float64(math.log(4)), rtol=RTOL, atol=ATOL,
+                 call="CrossEntropyLoss()(Tensor(np.zeros((3, 4))), Tensor([1, 3, 0]))",
+                 hint="3 = C - 1 is the last valid class; equal logits give ln C")
+
+
+def test_cross_entropy_refuses_target_of_wrong_shape():
+    """CrossEntropyLoss wants logits (N, C) and targets (N,): a ValueError names a target of shape (3, 1)"""
+    logits = Tensor(np.array([[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 9.0], [2.0, 1.0, 0.0, -1.0]]))
+    column = Tensor(np.array([[3], [3], [0]]))
+    expect_raises(ValueError, lambda: CrossEntropyLoss()(logits, column),
+                  call="CrossEntropyLoss()(logits of shape (3, 4), target of shape (3, 1))", message_contains="(3, 1)",
+                  hint="a (3, 1) target would index a (3, 3) block of losses; check target.shape == (N,) and "
+                       "name the shape you got")
+    expect_raises(ValueError, lambda: CrossEntropyLoss()(Tensor(np.zeros(4)), Tensor(np.array([1]))),
+                  call="CrossEntropyLoss()(logits of shape (4,), target of shape (1,))",
+                  hint="logits must have two axes, (N, C): a batch of rows of class scores")
+    expect_close(CrossEntropyLoss(reduction="none")(logits, Tensor(np.array([3, 3, 0]))),
+                 torch.nn.CrossEntropyLoss(reduction="none")(
+                     torch64([[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 9.0], [2.0, 1.0, 0.0, -1.0]]), torch.tensor([3, 3, 0])),
+                 rtol=RTOL, atol=ATOL, call="CrossEntropyLoss(reduction='none')(logits of shape (3, 4), Tensor([3, 3, 0]))",
+                 hint="with a target of shape (N,), one loss per row")
 
 
 # -- binary cross-entropy ------------------------------------------------------------------
@@ -204,10 +266,22 @@ def test_bce_is_finite_and_clamped_at_0_and_1():
     got = BCELoss(reduction="none")(Tensor(probability), Tensor(target))
     expected = torch.nn.BCELoss(reduction="none")(torch64(probability), torch64(target))
     call = f"BCELoss(reduction='none')(Tensor({show(probability)}), Tensor({show(target)}))"
-    expect_true(bool(np.all(np.isfinite(got.data))), call=call, expected="finite losses", got=show(got.data),
+    expect_that(got, all_finite, call=call, expected="finite losses",
                 hint="log(0) is -inf, and 0 * -inf is nan: clamp each log term at -100 before multiplying")
     expect_close(got, expected, rtol=RTOL, atol=ATOL, call=call,
                  hint="a certain, wrong answer costs exactly 100; a certain, right one costs 0")
+
+
+@pytest.mark.parametrize("bad", [2.0, -0.5])
+def test_bce_refuses_values_outside_0_1(bad):
+    """BCELoss raises a ValueError for a 'probability' outside [0, 1] (logits passed by mistake); 0 and 1 are fine"""
+    expect_raises(ValueError, lambda: BCELoss()(Tensor(np.array([0.5, bad])), Tensor(np.array([1.0, 0.0]))),
+                  call=f"BCELoss()(Tensor([0.5, {bad}]), Tensor([1.0, 0.0]))",
+                  hint="BCELoss takes probabilities; check 0 <= p <= 1 and point to BCEWithLogitsLoss for logits")
+    expect_close(BCELoss()(Tensor(np.array([0.5, 1.0, 0.0])), Tensor(np.array([1.0, 1.0, 0.0]))),
+                 np.float64(math.log(2) / 3), rtol=RTOL, atol=ATOL,
+                 call="BCELoss()(Tensor([0.5, 1.0, 0.0]), Tensor([1.0, 1.0, 0.0]))",
+                 hint="0 and 1 are probabilities too (certain and right costs 0); the mean of ln 2, 0, 0")
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -279,8 +353,8 @@ def test_kl_is_never_negative(pair):
     got = kl_divergence(Tensor(p), Tensor(q))
     expect_equal(got.shape, (p.shape[0],), call=f"kl_divergence(p, q).shape with p.shape = {p.shape}",
                  hint="KL sums over the last axis, one number per distribution")
-    expect_true(bool(np.all(got.data >= -1e-12)), call=f"kl_divergence({show(p)}, {show(q)})",
-                expected="values >= 0", got=show(got.data),
+    expect_that(got, at_least_pinsker, p, q, call=f"kl_divergence({show(p)}, {show(q)})",
+                expected="values >= 0, indeed >= 1/2 (sum |p - q|)^2 in every row (Pinsker's inequality)",
                 hint="KL(p || q) = sum p log(p / q); check the order of p and q and the sign")
 
 
@@ -296,44 +370,93 @@ def test_kl_is_asymmetric():
                  hint="0.9 ln(0.9/0.5) + 0.1 ln(0.1/0.5): swapping p and q changes the answer")
 
 
+def test_kl_is_infinite_where_only_q_is_zero():
+    """KL ignores outcomes with p = 0 (even where q = 0 too) and is infinite where q = 0 but p > 0"""
+    p, q = np.array([0.5, 0.5, 0.0]), np.array([0.25, 0.75, 0.0])
+    expect_close(kl_divergence(Tensor(p), Tensor(q)), np.float64(0.5 * math.log(2) + 0.5 * math.log(2 / 3)),
+                 rtol=RTOL, atol=ATOL, call="kl_divergence(Tensor([0.5, 0.5, 0.0]), Tensor([0.25, 0.75, 0.0]))",
+                 hint="a term with p = 0 is 0 whatever q is; 0 * log(0 / 0) must not become nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        infinite = kl_divergence(Tensor(np.array([0.5, 0.5])), Tensor(np.array([1.0, 0.0])))
+    expect_close(infinite, np.float64(np.inf), call="kl_divergence(Tensor([0.5, 0.5]), Tensor([1.0, 0.0]))",
+                 hint="q gives probability 0 to an outcome p says happens: the divergence is infinite, "
+                      "so do not clamp q or add a small epsilon to it")
+
+
 @given(distribution_pairs())
 def test_kl_matches_torch(pair):
-    """kl_divergence(p, q) equals torch's kl_div(q.log(), p, reduction='none').sum(-1)"""
+    """kl_divergence(p, q) equals torch's kl_div(q.log(), p, reduction='none').sum(-1), also along axis=0"""
     p, q = pair
     got = kl_divergence(Tensor(p), Tensor(q))
     expected = torch.nn.functional.kl_div(torch64(q).log(), torch64(p), reduction="none").sum(-1)
     expect_close(got, expected, rtol=RTOL, atol=ATOL, call=f"kl_divergence(Tensor({show(p)}), Tensor({show(q)}))",
                  hint="sum over the last axis of p (log p - log q), with terms where p = 0 counted as 0")
+    expect_close(kl_divergence(Tensor(p.T), Tensor(q.T), axis=0), expected, rtol=RTOL, atol=ATOL,
+                 call=f"kl_divergence(Tensor({show(p.T)}), Tensor({show(q.T)}), axis=0)",
+                 hint="sum along the axis you were given: axis=0 reduces the columns")
 
 
 # -- what comes back -----------------------------------------------------------------------
 
+OTHER = {np.float32: np.float64, np.float64: np.float32}
+
+
 def _float_cases(dtype):
+    """name -> (computation, shape of its result), inputs in `dtype` (targets sometimes in the other float dtype)."""
     def t(values):
         return Tensor(np.array(values, dtype=dtype))
+    other = OTHER[dtype]
     labels = Tensor(np.array([2, 0]))
     return {
         "MSELoss()": (lambda: MSELoss()(t([1.0, 2.0]), t([0.5, 3.0])), ()),
         "MSELoss(reduction='sum')": (lambda: MSELoss(reduction="sum")(t([1.0, 2.0]), t([0.5, 3.0])), ()),
+        f"MSELoss() with a {np.dtype(other).name} numpy target": (
+            lambda: MSELoss()(t([1.0, 2.0]), np.array([0.5, 3.0], dtype=other)), ()),
         "CrossEntropyLoss()": (lambda: CrossEntropyLoss()(t([[1.0, 2.0, 3.0], [0.0, 0.0, 5.0]]), labels), ()),
         "CrossEntropyLoss(reduction='none')": (
             lambda: CrossEntropyLoss(reduction="none")(t([[1.0, 2.0, 3.0], [0.0, 0.0, 5.0]]), labels), (2,)),
         "BCELoss()": (lambda: BCELoss()(t([0.2, 0.9]), t([0.0, 1.0])), ()),
+        f"BCELoss() with a {np.dtype(other).name} numpy target": (
+            lambda: BCELoss()(t([0.2, 0.9]), np.array([0.0, 1.0], dtype=other)), ()),
         "BCEWithLogitsLoss()": (lambda: BCEWithLogitsLoss()(t([-1.0, 3.0]), t([0.0, 1.0])), ()),
+        f"BCEWithLogitsLoss() with a {np.dtype(other).name} numpy target": (
+            lambda: BCEWithLogitsLoss()(t([-1.0, 3.0]), np.array([0.0, 1.0], dtype=other)), ()),
         "entropy": (lambda: entropy(t([[0.2, 0.8], [1.0, 0.0]])), (2,)),
         "kl_divergence": (lambda: kl_divergence(t([[0.2, 0.8]]), t([[0.5, 0.5]])), (1,)),
     }
 
 
+def _float_case_value(name):
+    """The exact (float64) value of each case of _float_cases, by its formula."""
+    def lse(row):
+        return math.log(sum(math.exp(v) for v in row))
+    softplus_1, softplus_3 = math.log1p(math.exp(-1.0)), math.log1p(math.exp(-3.0))
+    values = {
+        "MSELoss": 0.625, "MSELoss(reduction='sum')": 1.25,
+        "CrossEntropyLoss()": (lse([1, 2, 3]) - 3 + lse([0, 0, 5])) / 2,
+        "CrossEntropyLoss(reduction='none')": [lse([1, 2, 3]) - 3, lse([0, 0, 5])],
+        "BCELoss": -(math.log(0.8) + math.log(0.9)) / 2,
+        "BCEWithLogitsLoss": (softplus_1 + softplus_3) / 2,
+        "entropy": [-(0.2 * math.log(0.2) + 0.8 * math.log(0.8)), 0.0],
+        "kl_divergence": [0.2 * math.log(0.4) + 0.8 * math.log(1.6)],
+    }
+    key = name if name in values else name.split("(")[0]
+    return np.array(values[key], dtype=np.float64)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_results_are_tensors_in_the_input_dtype(dtype):
-    """Every loss returns a Tensor in the input's float dtype, 0-d for mean and sum"""
+    """Every loss returns a Tensor in the prediction's float dtype, 0-d for mean and sum, with the right value"""
+    tolerance = 1e-5 if dtype is np.float32 else 1e-10
     for name, (compute, shape) in _float_cases(dtype).items():
         got = compute()
         call = f"{name} on {np.dtype(dtype).name} inputs"
-        expect_true(isinstance(got, Tensor), call=call, expected="a Tensor", got=type(got).__name__,
-                    hint="wrap the result in a Tensor (Tensor operations already return one)")
+        expect_equal(isinstance(got, Tensor), True, call=f"isinstance({call}, Tensor)",
+                     hint="wrap the result in a Tensor (Tensor operations already return one)")
         expect_equal(got.dtype, np.dtype(dtype), call=call + " .dtype",
-                     hint="compute with the inputs' own dtype; Python numbers in Tensor arithmetic take it too")
+                     hint="the prediction decides the dtype: start forward with _as_tensor(target, like=prediction); "
+                          "Python numbers in Tensor arithmetic take the tensor's dtype too")
         expect_equal(got.shape, shape, call=call + " .shape",
                      hint="mean and sum reduce to a 0-d tensor; 'none' and entropy/KL keep one value per row")
+        expect_close(got, _float_case_value(name), rtol=tolerance, atol=tolerance, call=call,
+                     hint="the same formula in either dtype")

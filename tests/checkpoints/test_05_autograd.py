@@ -8,6 +8,12 @@ drawn by Hypothesis), against central differences for a composite function, and 
 behaviour of `backward` and `no_grad`. Every gradient is pushed back with the same random
 upstream gradient `g` through both frameworks: `y.backward(g)` computes the gradients of
 `sum(g * y)`.
+
+In `tito grade` this file also runs in a sandbox without torch, where each expect_* call only
+records the value under test (see grader/sandbox_view.py). So inputs never come from torch or
+from the code under test, expected values are computed only inside the expected argument of an
+expect_* call, and properties without one expected value are judged by the module-level
+predicates below, on the trusted side.
 """
 
 from __future__ import annotations
@@ -19,19 +25,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from grader.expect import expect_close, expect_equal, expect_raises, expect_true
+from grader.expect import expect_close, expect_equal, expect_raises, expect_that
 from tinytorch.activations import GELU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from tinytorch.autograd import (
+    Function,
     Value,
     describe_graph,
     enable_autograd,
     is_grad_enabled,
     no_grad,
+    record,
     unbroadcast,
 )
 from tinytorch.layers import Dropout, Linear, Sequential
 from tinytorch.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, entropy
-from tinytorch.tensor import Tensor
+from tinytorch.tensor import Tensor, manual_seed
 
 # float64 in both frameworks: only rounding differences, though gradients may be summed in
 # another order than PyTorch sums them
@@ -61,7 +69,7 @@ def upstream_for(shape) -> np.ndarray:
 
 
 def run_backward(output, upstream, *, call: str, hint: str) -> None:
-    """output.backward(upstream); an error inside a backward rule is reported with the call and hint."""
+    """output.backward(upstream); an error inside a backward rule fails the test naming the call and hint."""
     try:
         output.backward(upstream)
     except (NotImplementedError, RecursionError):
@@ -72,8 +80,14 @@ def run_backward(output, upstream, *, call: str, hint: str) -> None:
             if "tinytorch" in tb.tb_frame.f_globals.get("__name__", ""):
                 place = f" in {tb.tb_frame.f_code.co_qualname} (line {tb.tb_lineno})"
             tb = tb.tb_next
-        expect_true(False, call=call, expected="backward() to run and fill in the gradients",
-                    got=f"{type(error).__name__}{place}: {error}", hint=hint)
+        # a failure, never a pass: raising is safe on either side of the trust boundary
+        raise AssertionError(f"{call}\n  expected: backward() to run and fill in the gradients\n"
+                             f"  got:      {type(error).__name__}{place}: {error}\n  hint: {hint}") from None
+
+
+def torch_grad(leaf: torch.Tensor) -> torch.Tensor:
+    """A torch leaf's gradient, zeros where none arrived (as a tinytorch leaf gets zeros then too)."""
+    return leaf.grad if leaf.grad is not None else torch.zeros_like(leaf)
 
 
 def check_gradients(ours, theirs, arrays, *, names: str, call: str, hint: str,
@@ -81,22 +95,20 @@ def check_gradients(ours, theirs, arrays, *, names: str, call: str, hint: str,
     """Run ours(*Tensors) and theirs(*torch tensors), backward the same g, compare input grads."""
     ours_inputs = [Tensor(a, requires_grad=True) for a in arrays]
     torch_inputs = [torch64(a) for a in arrays]
-    expected = theirs(*torch_inputs)
-    upstream = upstream_for(expected.shape)
-    expected.backward(torch.tensor(upstream))
     got = ours(*ours_inputs)
+    expected = theirs(*torch_inputs)
     where = f"{call}.backward(g) with {describe(names, arrays)}"
-    expect_true(isinstance(got, Tensor) and got.requires_grad, call=where,
-                expected="a result with requires_grad=True",
-                got=f"requires_grad={getattr(got, 'requires_grad', None)}",
-                hint="an operation on a tensor that requires grad must record itself in the graph")
+    expect_equal(getattr(got, "requires_grad", None), True, call=f"{call}.requires_grad with {describe(names, arrays)}",
+                 hint="an operation on a tensor that requires grad must record itself in the graph")
+    expect_equal(tuple(got.shape), tuple(expected.shape), call=f"{call}.shape with {describe(names, arrays)}",
+                 hint="the forward pass of modules 01-04 gives torch's shape; the gradient g has this shape")
+    # g is drawn for the shape of our output: torch is absent where the student's code runs in `tito grade`
+    upstream = upstream_for(got.shape)
+    expected.backward(torch.tensor(upstream))
     run_backward(got, upstream, call=where, hint=hint)
     for name, tensor, reference in zip(names.split(), ours_inputs, torch_inputs):
-        wanted = reference.grad if reference.grad is not None else torch.zeros_like(reference)
-        expect_true(tensor.grad is not None, call=f"{name}.grad after {where}",
-                    expected=f"a gradient of shape {tensor.shape}", got="None: no gradient reached it",
-                    hint=hint)
-        expect_close(tensor.grad, wanted, rtol=rtol, atol=atol, call=f"{name}.grad after {where}", hint=hint)
+        expect_close(tensor.grad, torch_grad(reference), rtol=rtol, atol=atol, call=f"{name}.grad after {where}",
+                     hint=hint)
 
 
 def values(low: float = -3.0, high: float = 3.0):
@@ -117,6 +129,61 @@ def arrays_of(draw, shape, elements=None):
     """A float64 array of `shape`, sometimes as a non-contiguous view."""
     array = draw(hnp.arrays(np.float64, shape, elements=values() if elements is None else elements))
     return strided(array) if draw(st.booleans()) else array
+
+
+def positions_in(order, nodes) -> list[int]:
+    """Each entry of `order` as its index in `nodes` (by identity), -1 for a node not in the graph."""
+    return [next((i for i, node in enumerate(nodes) if node is entry), -1) for entry in order]
+
+
+# -- predicates: judged on the trusted side over recorded values (module-level and pure) ----------
+
+def is_topological_order(positions, edges, count, last) -> bool:
+    """`positions` lists each of the `count` nodes once, every child before its parent, `last` last."""
+    positions = list(positions)
+    if sorted(positions) != list(range(count)) or positions[-1] != last:
+        return False
+    place = {node: k for k, node in enumerate(positions)}
+    return all(place[child] < place[parent] for child, parent in edges)
+
+
+def starts_and_ends_like_dot(text) -> bool:
+    return isinstance(text, str) and text.lstrip().startswith("digraph") and text.rstrip().endswith("}")
+
+
+def dot_line_labels_node(line_and_node, labels) -> bool:
+    """The line of node vK (K its place in the student's order) shows that node's op, data and grad."""
+    line, node = line_and_node
+    return isinstance(line, str) and 0 <= node < len(labels) and all(part in line for part in labels[node])
+
+
+def dot_edges_match(edges_and_positions, edges) -> bool:
+    """The edge lines are 'vI -> vK;' from each child to its parent, numbered by the student's order."""
+    lines, positions = edges_and_positions
+    place = {node: k for k, node in enumerate(positions)}
+    if any(child not in place or parent not in place for child, parent in edges):
+        return False
+    return sorted(lines) == sorted(f"v{place[child]} -> v{place[parent]};" for child, parent in edges)
+
+
+def lines_mention(lines, wanted) -> bool:
+    """Line i contains every text of wanted[i] (and there are as many lines as wanted)."""
+    return len(lines) == len(wanted) and all(all(part in line for part in parts) for line, parts in zip(lines, wanted))
+
+
+def is_dropout_gradient(grad_and_output, x_value, p) -> bool:
+    """x.grad of Dropout(p)(x).sum() for x all x_value: the mask, 0 or 1/(1-p), and output = mask * x_value.
+
+    The mask itself is the layer's random draw (any correct draw will do); the gradient must be
+    exactly that mask: dropped elements 0, kept elements 1/(1-p), and both kinds present."""
+    grad, output = (np.asarray(a, dtype=np.float64) for a in grad_and_output)
+    if grad.shape != output.shape:
+        return False
+    scale = 1.0 / (1.0 - p)
+    kept = np.isclose(grad, scale, rtol=1e-6)
+    dropped = grad == 0
+    return bool(np.all(kept | dropped) and kept.any() and dropped.any()
+                and np.allclose(output, grad * x_value, rtol=1e-6))
 
 
 # -- part 1: the Value engine ----------------------------------------------------------------
@@ -163,13 +230,15 @@ def test_value_operations_match_torch(expression, a, b, c):
 def test_value_reuse_accumulates():
     """A Value used twice (a * a, a + a, a * a * a) gets the sum of both contributions"""
     cases = [("a * a", lambda a: a * a, 6.0), ("a + a", lambda a: a + a, 2.0),
-             ("a * a * a", lambda a: a * a * a, 27.0), ("a * a + a", lambda a: a * a + a, 7.0)]
+             ("a * a * a", lambda a: a * a * a, 27.0), ("a * a + a", lambda a: a * a + a, 7.0),
+             ("s * s, s = a + 1", lambda a: (lambda s: s * s)(a + 1.0), 8.0)]
     for text, f, expected in cases:
         a = Value(3.0)
         f(a).backward()
         expect_close(a.grad, expected, rtol=1e-12, call=f"a.grad after ({text}).backward(), a = Value(3.0)",
                      hint="accumulate with += in every _backward: with = the second use overwrites the "
-                          "first (the classic bug), and a + a gives 1 instead of 2")
+                          "first (the classic bug), and a + a gives 1 instead of 2; and list each node once "
+                          "in the topological order, or s * s runs s's _backward twice")
 
 
 def test_value_diamond_graph_matches_torch():
@@ -190,32 +259,67 @@ def test_value_diamond_graph_matches_torch():
                           "grad: walk the topological order from the end")
 
 
+def test_value_relu_derivative_at_zero_is_zero():
+    """Value.relu() at exactly 0 has derivative 0, as torch gives (1 only where the input is > 0)"""
+    for start in (0.0, 2.0, -2.0):
+        a = Value(start)
+        (a.relu() * 3.0).backward()
+        expect_close(a.grad, 3.0 if start > 0 else 0.0, rtol=1e-12, atol=0,
+                     call=f"a.grad after (a.relu() * 3).backward(), a = Value({start})",
+                     hint="the lesson's table: the derivative is 1 if a > 0, else 0, so 0 at exactly 0")
+
+
+def test_value_backward_starts_from_zero():
+    """Value.backward() sets every grad of its graph to 0 first: calling it again gives the same numbers"""
+    a, b = Value(1.5), Value(-0.8)
+    out = a * b + (a / b).tanh()
+    ta, tb = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (1.5, -0.8))
+    (ta * tb + (ta / tb).tanh()).backward()
+    out.backward()
+    out.backward()
+    for name, value, reference in (("a", a, ta), ("b", b, tb)):
+        expect_close(value.grad, reference.grad.item(), rtol=1e-10, atol=1e-12,
+                     call=f"{name}.grad after out.backward() twice, out = a * b + (a / b).tanh(), a = 1.5, b = -0.8",
+                     hint="step 1 of backward(): set every node's grad to 0, then seed the output with 1.0 "
+                          "and walk; each _backward adds (+=) to what grad already holds")
+    (a * 4.0).backward()
+    expect_close(a.grad, 4.0, rtol=1e-12, atol=0, call="a.grad after (a * 4).backward(), right after the above",
+                 hint="a new backward() computes the gradients of its own output only: start from 0")
+
+
 def _value_graph():
+    """f = c*c + d*e, d = a*b, e = d + c: d feeds two nodes, and c feeds two nodes, twice c*c itself.
+
+    c*c comes first, so its search meets c twice before c has been visited: a search that does
+    not skip visited nodes lists c twice."""
     a, b, c = Value(2.0), Value(-3.0), Value(10.0)
     d = a * b
     e = d + c
-    f = d * e
-    return f, [a, b, c, d, e, f]
+    de = d * e
+    cc = c * c
+    f = cc + de
+    return f, [a, b, c, d, e, de, cc, f]
+
+
+VALUE_GRAPH = "f = c*c + d*e with d = a*b, e = d + c"
+VALUE_NODES = "[a, b, c, d, e, d*e, c*c, f]"
+
+
+def value_edges(nodes) -> list[tuple[int, int]]:
+    """(child, parent) index pairs of the graph, once per use (c*c gives two)."""
+    return [(positions_in([child], nodes)[0], k) for k, node in enumerate(nodes) for child in node._children]
 
 
 def test_value_topological_order():
     """topological_order lists every node once, each after the nodes it was computed from"""
     out, nodes = _value_graph()
     order = out.topological_order()
-    call = "f.topological_order() for d = a*b, e = d + c, f = d*e"
-    found = {id(n) for n in order}
-    expect_true(len(order) == len(nodes) and all(id(n) in found for n in nodes), call=call,
-                expected=f"the {len(nodes)} nodes a, b, c, d, e, f, each once", got=f"{len(order)} entries: {order}",
-                hint="visit every child once (a set of visited ids), leaves included")
-    position = {id(n): i for i, n in enumerate(order)}
-    for node in order:
-        for child in node._children:
-            expect_true(position[id(child)] < position[id(node)], call=call,
-                        expected=f"the child {child} before the node {node} made from it",
-                        got=f"positions {position[id(child)]} and {position[id(node)]}",
-                        hint="depth-first post-order: append a node after all its children are appended")
-    expect_true(order[-1] is out, call=call, expected="f itself last", got=repr(order[-1]),
-                hint="the output is appended when everything it depends on is done")
+    expect_that(positions_in(order, nodes), is_topological_order, value_edges(nodes), len(nodes), len(nodes) - 1,
+                call=f"f.topological_order() for {VALUE_GRAPH}, each node shown as its index in {VALUE_NODES}",
+                expected=f"each of the {len(nodes)} indices once, every node after the nodes it was computed "
+                         "from, f (7) last",
+                hint="depth-first post-order with a set of visited ids: a node reachable along two paths "
+                     "(d, c) is listed once, and appended only after all its children")
 
 
 def test_value_deep_chain_has_no_recursion_error():
@@ -229,28 +333,34 @@ def test_value_deep_chain_has_no_recursion_error():
                  hint="Python allows ~1000 nested calls: write the depth-first search with an explicit stack")
 
 
+def value_labels(nodes) -> list[tuple[str, str, str]]:
+    """What the DOT line of each node must show: its op ('input' for a leaf), data and grad."""
+    return [(node._op or "input", f"data {node.data:.4g}", f"grad {node.grad:.4g}") for node in nodes]
+
+
 def test_value_to_dot_shows_every_node_and_edge():
     """to_dot names every node (op, data, grad) and draws an edge from each child to its parent"""
     out, nodes = _value_graph()
     out.backward()
-    order = out.topological_order()
+    positions = positions_in(out.topological_order(), nodes)
     text = out.to_dot()
-    lines = [line.strip() for line in text.splitlines()]
-    call = "f.to_dot() for d = a*b, e = d + c, f = d*e, after f.backward()"
-    expect_true(text.lstrip().startswith("digraph") and text.rstrip().endswith("}"), call=call,
-                expected="text starting with 'digraph {' and ending with '}'", got=text[:80], hint="DOT syntax")
-    for k, node in enumerate(order):
+    lines = [line.strip() for line in text.splitlines()] if isinstance(text, str) else []
+    call = f"f.to_dot() for {VALUE_GRAPH}, after f.backward()"
+    expect_that(text, starts_and_ends_like_dot, call=call, expected="text starting with 'digraph {' and ending with '}'",
+                hint="DOT syntax: the lesson's example shows the whole frame")
+    for k in range(len(nodes)):
         line = next((x for x in lines if x.startswith(f"v{k} [")), None)
-        expect_true(line is not None, call=call, expected=f"a node line starting 'v{k} ['", got=text,
-                    hint="name the nodes v0, v1, ... by their position in topological_order()")
-        for part in (node._op or "input", f"data {node.data:.4g}", f"grad {node.grad:.4g}"):
-            expect_true(part in line, call=call, expected=f"node v{k}'s line to contain {part!r}", got=line,
-                        hint="label each node with its op ('input' for a leaf), 'data {:.4g}' and 'grad {:.4g}'")
-    position = {id(n): k for k, n in enumerate(order)}
-    expected_edges = sorted(f"v{position[id(child)]} -> v{k};" for k, n in enumerate(order) for child in n._children)
-    got_edges = sorted(line for line in lines if "->" in line)
-    expect_equal(got_edges, expected_edges, call=call,
-                 hint="one line 'vI -> vK;' from each child vI to the node vK made from it")
+        node = positions[k] if k < len(positions) else -1
+        expect_that((line, node), dot_line_labels_node, value_labels(nodes),
+                    call=f"the line of v{k} in {call} (v{k}: entry {k} of f.topological_order())",
+                    expected=f"a line starting 'v{k} [' labelled with that node's op ('input' for a leaf), "
+                             "'data {:.4g}' and 'grad {:.4g}'",
+                    hint="name the nodes v0, v1, ... by their position in topological_order(), and label each "
+                         "with its op, data and grad")
+    expect_that((sorted(line for line in lines if "->" in line), positions), dot_edges_match, value_edges(nodes),
+                call=f"the edge lines of {call}",
+                expected="one line 'vI -> vK;' from each child vI to the node vK made from it, twice for c*c",
+                hint="one edge per entry of node._children, so a child used twice (c * c) gives two edges")
 
 
 # -- part 2: unbroadcast ---------------------------------------------------------------------
@@ -336,6 +446,15 @@ def test_pow_and_neg_match_torch(exponent, x):
     check_gradients(lambda t: -(t ** exponent), lambda t: -(t ** exponent), [x], names="x",
                     call=f"(-(x ** {exponent}))",
                     hint="d(x**n)/dx = n x**(n-1) (0 for n = 0) and d(-x)/dx = -1")
+
+
+@pytest.mark.parametrize("exponent", [0, 1, 2, 3])
+def test_pow_at_zero_matches_torch(exponent):
+    """x ** n at x = 0 for whole n >= 0 gives torch's gradient (0 for n = 0, not nan)"""
+    x = np.array([0.0, 0.5, -1.5, 2.0])
+    check_gradients(lambda t: t ** exponent, lambda t: t ** exponent, [x], names="x", call=f"(x ** {exponent})",
+                    hint="d(x**n)/dx = n x**(n-1); for n = 0 the derivative is 0 everywhere, also at x = 0, "
+                         "where n x**(n-1) would be 0 * inf = nan")
 
 
 UNARY = {
@@ -504,32 +623,50 @@ def test_max_min_match_torch(reduction, drawn):
                          "it gets the gradient, every other element 0")
 
 
+@pytest.mark.parametrize("reduction", ["max", "min"])
+def test_max_min_ties_split_the_gradient(reduction):
+    """At tied maxima (minima) the gradient is split equally among them, as torch.amax/amin do"""
+    x = np.array([[1.0, 3.0, 3.0, -1.0], [2.0, 2.0, 2.0, 2.0], [-1.0, 0.5, -1.0, 0.5]])
+    torch_fn = torch.amax if reduction == "max" else torch.amin
+    for axis, keep, dims in ((1, False, 1), (0, True, 0), (None, False, (0, 1))):
+        check_gradients(lambda t: getattr(t, reduction)(axis=axis, keepdims=keep),
+                        lambda t: torch_fn(t, dim=dims, keepdim=keep), [x], names="x",
+                        call=f"(x.{reduction}(axis={axis}, keepdims={keep})) with ties, x = {show(x)}",
+                        hint="k elements tied for the maximum (minimum) each get 1/k of its gradient: divide "
+                             "by the number of winners along the reduced axes (keepdims=True)")
+
+
 # -- part 2: the engine --------------------------------------------------------------------
+
+def _composite(x, w):
+    h = ((x @ w) * 0.5).exp() + 1.0
+    return (h.log().mean(axis=0) * w.sum(axis=0)).sum() + (x.maximum(0.3) ** 2).var() - (x / (w.T[0] ** 2 + 1)).sum()
+
+
+def central_differences(x0: np.ndarray, w0: np.ndarray, name: str, eps: float = 1e-6) -> np.ndarray:
+    """(f(+eps) - f(-eps)) / 2eps of _composite for each element of x0 (name "x") or w0 (name "w").
+
+    Called only inside an expected argument: in `tito grade` it runs on the reference alone."""
+    base = x0 if name == "x" else w0
+    numeric = np.zeros_like(base)
+    for index in np.ndindex(base.shape):
+        up, down = base.copy(), base.copy()
+        up[index] += eps
+        down[index] -= eps
+        args_up = (Tensor(up), Tensor(w0)) if name == "x" else (Tensor(x0), Tensor(up))
+        args_down = (Tensor(down), Tensor(w0)) if name == "x" else (Tensor(x0), Tensor(down))
+        numeric[index] = (_composite(*args_up).item() - _composite(*args_down).item()) / (2 * eps)
+    return numeric
+
 
 def test_composite_matches_central_differences():
     """The gradient of a composite function agrees with central differences (eps 1e-6)"""
     rng = np.random.default_rng(7)
     x0, w0 = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
-
-    def f(x, w):
-        h = ((x @ w) * 0.5).exp() + 1.0
-        return (h.log().mean(axis=0) * w.sum(axis=0)).sum() + (x.maximum(0.3) ** 2).var() - (x / (w.T[0] ** 2 + 1)).sum()
-
     x, w = Tensor(x0.copy(), requires_grad=True), Tensor(w0.copy(), requires_grad=True)
-    f(x, w).backward()
-    eps = 1e-6
-    for name, leaf, base in (("x", x, x0), ("w", w, w0)):
-        numeric = np.zeros_like(base)
-        for index in np.ndindex(base.shape):
-            up, down = base.copy(), base.copy()
-            up[index] += eps
-            down[index] -= eps
-            args_up = (Tensor(up), Tensor(w0)) if name == "x" else (Tensor(x0), Tensor(up))
-            args_down = (Tensor(down), Tensor(w0)) if name == "x" else (Tensor(x0), Tensor(down))
-            numeric[index] = (f(*args_up).item() - f(*args_down).item()) / (2 * eps)
-        expect_true(leaf.grad is not None, call=f"{name}.grad after f(x, w).backward()",
-                    expected="a gradient", got="None", hint="every leaf with requires_grad=True gets a .grad")
-        expect_close(leaf.grad, numeric, rtol=1e-6, atol=1e-7,
+    _composite(x, w).backward()
+    for name, leaf in (("x", x), ("w", w)):
+        expect_close(leaf.grad, central_differences(x0, w0, name), rtol=1e-6, atol=1e-7,
                      call=f"{name}.grad of f(x, w) = sum(log(exp(x@w/2)+1).mean(0) * w.sum(0)) + "
                           f"var(max(x,0.3)**2) - sum(x / (w.T[0]**2 + 1)) vs (f(+eps) - f(-eps)) / 2eps",
                      hint="central differences are the definition of the derivative: if they disagree, "
@@ -560,25 +697,28 @@ def test_backward_twice_accumulates_and_zero_grad_resets():
     expect_close(x.grad, 4 * x0, call="x.grad after y = (x * x).sum(); y.backward(); y.backward()",
                  hint="like PyTorch, backward adds into .grad (2x per call), so two calls give 4x")
     x.zero_grad()
-    expect_true(x.grad is None, call="x.zero_grad(); x.grad", expected="None", got=repr(x.grad),
-                hint="zero_grad forgets the gradient")
+    expect_equal(x.grad, None, call="x.zero_grad(); x.grad", hint="zero_grad forgets the gradient")
     (x * 3.0).sum().backward()
     expect_close(x.grad, np.full(3, 3.0), call="x.grad after zero_grad() then (x * 3).sum().backward()",
                  hint="after zero_grad, the next backward starts from nothing")
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-def test_grad_is_a_tensor_of_the_leaf_shape_and_dtype(dtype):
-    """.grad is a Tensor with the leaf's shape and dtype, even when the leaf was broadcast"""
+@pytest.mark.parametrize("dtype, x_dtype", [(np.float32, np.float32), (np.float64, np.float64),
+                                            (np.float32, np.float64)],
+                         ids=["float32", "float64", "float32-bias-float64-x"])
+def test_grad_is_a_tensor_of_the_leaf_shape_and_dtype(dtype, x_dtype):
+    """.grad is a Tensor with the leaf's shape and dtype, even when the leaf was broadcast or promoted"""
     bias = Tensor(np.array([0.5, -1.0, 2.0], dtype=dtype), requires_grad=True)
-    x = Tensor(np.ones((4, 3), dtype=dtype))
+    x = Tensor(np.ones((4, 3), dtype=x_dtype))
     (x * bias).sum().backward()
-    call = f"bias.grad after (x * bias).sum().backward(), x: (4, 3), bias: (3,) {np.dtype(dtype).name}"
-    expect_true(isinstance(bias.grad, Tensor), call=call, expected="a Tensor", got=type(bias.grad).__name__,
-                hint="store Tensor(gradient) in .grad, not the numpy array")
+    call = (f"bias.grad after (x * bias).sum().backward(), x: (4, 3) {np.dtype(x_dtype).name}, "
+            f"bias: (3,) {np.dtype(dtype).name}")
+    expect_equal(type(bias.grad).__name__, "Tensor", call=call + ": its type",
+                 hint="store Tensor(gradient) in .grad, not the numpy array")
     expect_equal(bias.grad.shape, (3,), call=call + " .shape", hint="unbroadcast back to the leaf's shape")
     expect_equal(bias.grad.dtype, np.dtype(dtype), call=call + " .dtype",
-                 hint="a leaf's gradient has the leaf's dtype: convert before storing")
+                 hint="a leaf's gradient has the leaf's dtype: convert before storing (a float64 x promotes "
+                      "x * bias to float64, and its gradient with it)")
     expect_close(bias.grad, np.full(3, 4.0), call=call, hint="each bias element was used by 4 rows")
 
 
@@ -590,10 +730,10 @@ def test_only_leaves_get_grad():
     (h * h).sum().backward()
     expect_close(x.grad, 2 * np.array([3.0, 8.0]) * np.array([3.0, 4.0]),
                  call="x.grad after h = x * c; (h * h).sum().backward()", hint="2 h c")
-    expect_true(h.grad is None, call="h.grad (an intermediate result)", expected="None", got=repr(h.grad),
-                hint="only leaves (no _grad_fn) accumulate .grad; intermediate gradients are dropped")
-    expect_true(c.grad is None, call="c.grad (a constant, requires_grad=False)", expected="None", got=repr(c.grad),
-                hint="skip inputs that do not require grad")
+    expect_equal(h.grad, None, call="h.grad (an intermediate result)",
+                 hint="only leaves (no _grad_fn) accumulate .grad; intermediate gradients are dropped")
+    expect_equal(c.grad, None, call="c.grad (a constant, requires_grad=False)",
+                 hint="skip inputs that do not require grad")
 
 
 def test_non_scalar_backward_needs_grad():
@@ -629,30 +769,30 @@ def test_no_grad_records_nothing():
         with no_grad():
             pass
         still_off = is_grad_enabled()
-    expect_true(not inside and still_off is False, call="is_grad_enabled() inside no_grad() (and after a nested one)",
-                expected="False both times", got=f"{inside}, {still_off}",
-                hint="__exit__ restores the state __enter__ remembered, not simply True")
-    expect_true(y.requires_grad is False and y._grad_fn is None, call="(x * 2).exp().sum() inside no_grad()",
-                expected="requires_grad False and _grad_fn None",
-                got=f"requires_grad={y.requires_grad}, _grad_fn={y._grad_fn!r}",
-                hint="recording is off inside the block")
-    expect_true(is_grad_enabled(), call="is_grad_enabled() after the block", expected="True", got="False",
-                hint="__exit__ turns recording back on")
+    expect_equal((inside, still_off), (False, False),
+                 call="(is_grad_enabled() inside no_grad(), is_grad_enabled() after a nested no_grad() inside it)",
+                 hint="__enter__ turns recording off; __exit__ restores the state __enter__ remembered, not simply True")
+    expect_equal((y.requires_grad, y._grad_fn), (False, None),
+                 call="(requires_grad, _grad_fn) of (x * 2).exp().sum() inside no_grad()",
+                 hint="recording is off inside the block")
+    expect_equal(is_grad_enabled(), True, call="is_grad_enabled() after the block",
+                 hint="__exit__ turns recording back on")
     try:
         with no_grad():
             raise KeyError("boom")
     except KeyError:
         pass
-    expect_true(is_grad_enabled(), call="is_grad_enabled() after a no_grad() block that raised",
-                expected="True", got="False", hint="__exit__ runs even when the block raises")
+    expect_equal(is_grad_enabled(), True, call="is_grad_enabled() after a no_grad() block that raised",
+                 hint="__exit__ runs even when the block raises")
 
     @no_grad()
     def predict(t):
         return t * 3.0
 
     z = predict(x)
-    expect_true(z._grad_fn is None and not z.requires_grad, call="@no_grad() def predict(t): return t * 3",
-                expected="nothing recorded", got=f"_grad_fn={z._grad_fn!r}", hint="no_grad is also a decorator")
+    expect_equal((z.requires_grad, z._grad_fn), (False, None),
+                 call="(requires_grad, _grad_fn) of predict(x), @no_grad() def predict(t): return t * 3",
+                 hint="no_grad is also a decorator")
     (x * 3.0).sum().backward()
     expect_close(x.grad, np.full(2, 3.0), call="x.grad after (x * 3).sum().backward() outside no_grad",
                  hint="outside the block recording works again")
@@ -662,10 +802,9 @@ def test_operations_without_requires_grad_build_no_graph():
     """Operations on tensors that do not require grad give plain tensors; gradients still flow past them"""
     a, b = Tensor(np.array([1.0, 2.0, 3.0])), Tensor(np.array([0.5, 0.5, 2.0]))
     c = (a * b + 1.0).exp().sum(axis=0, keepdims=True) @ Tensor(np.ones((1, 3)))
-    expect_true(c.requires_grad is False and c._grad_fn is None, call="(a * b + 1).exp().sum(...) @ ones, no requires_grad",
-                expected="requires_grad False and _grad_fn None (modules 01-04 behave as before)",
-                got=f"requires_grad={c.requires_grad}, _grad_fn={c._grad_fn!r}",
-                hint="record only when an input requires grad")
+    expect_equal((c.requires_grad, c._grad_fn), (False, None),
+                 call="(requires_grad, _grad_fn) of (a * b + 1).exp().sum(...) @ ones, no input requiring grad",
+                 hint="record only when an input requires grad: modules 01-04 behave as before")
     x = Tensor(np.array([2.0, -1.0, 0.5]), requires_grad=True)
     (a * b * x).sum().backward()
     expect_close(x.grad, a.data * b.data, call="x.grad after (a * b * x).sum().backward()",
@@ -692,12 +831,46 @@ def test_describe_graph_lists_operations_in_order():
     call = "describe_graph(((x @ w) + b).sum()), x: (4, 3), w: (3, 2), b: (2,)"
     expect_equal([line.split(":")[0].strip() for line in lines], ["MatMul", "Add", "Sum"], call=call,
                  hint="one line per tensor with a _grad_fn, in the order _graph_order gives")
-    for line, shapes in zip(lines, [("(4, 3)", "(3, 2)", "(4, 2)"), ("(4, 2)", "(2,)"), ("(4, 2)", "()")]):
-        expect_true(all(s in line for s in shapes), call=call, expected=f"a line mentioning {shapes}", got=line,
-                    hint="each line shows the input shapes and the output shape")
+    expect_that(lines, lines_mention, [("(4, 3)", "(3, 2)", "(4, 2)"), ("(4, 2)", "(2,)"), ("(4, 2)", "()")],
+                call=call, expected="3 lines mentioning (4, 3), (3, 2), (4, 2); then (4, 2), (2,); then (4, 2), ()",
+                hint="each line shows the input shapes and the output shape")
     loss.backward()
     expect_close(w.grad, np.full((3, 2), 4.0), call="w.grad after ((x @ w) + b).sum().backward()",
                  hint="x^T @ ones")
+
+
+class CountedIdentity(Function):
+    """y = x, recorded with `record`: counts how often backward() calls its rule."""
+
+    def __init__(self, x: Tensor) -> None:
+        super().__init__(x)
+        self.calls = 0
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray]:
+        self.calls += 1
+        return (grad,)
+
+
+def test_backward_walks_each_function_once():
+    """A tensor reached along two paths is walked once: one backward call per Function, one line each"""
+    x0 = np.array([0.5, -1.0, 2.0])
+    x = Tensor(x0, requires_grad=True)
+    node = CountedIdentity(x)
+    h = record(Tensor(x0.copy()), node)
+    # h feeds exp() (the first input of *) and the product itself: two paths from y back to h
+    y = (h.exp() * h).sum()
+    expect_equal([line.split(":")[0].strip() for line in describe_graph(y).splitlines() if line.strip()],
+                 ["CountedIdentity", "Exp", "Mul", "Sum"],
+                 call="describe_graph(y) for h = CountedIdentity(x), y = (h.exp() * h).sum()",
+                 hint="_graph_order lists every tensor once: skip a tensor already visited, even when it was "
+                      "pushed twice, so a shared sub-graph is not walked once per path")
+    y.backward()
+    expect_equal(node.calls, 1, call="how often CountedIdentity.backward ran during y.backward(), y = (h.exp() * h).sum()",
+                 hint="a node's backward runs once, after every contribution to its gradient has been added up; "
+                      "a node listed twice in the order runs twice, once with a partial gradient (and a deep "
+                      "network with shared sub-graphs would take exponential time)")
+    expect_close(x.grad, np.exp(x0) * (x0 + 1), call="x.grad after y.backward(), y = (h.exp() * h).sum(), h = x",
+                 hint="d(x e**x)/dx = e**x (x + 1): both paths add up")
 
 
 def test_enable_autograd_is_idempotent():
@@ -731,6 +904,13 @@ def test_activation_gradients_match_torch(name, x):
     """ReLU, Sigmoid, Tanh and GELU (tanh form) give torch's gradients"""
     layer, theirs, hint = ACTIVATIONS[name]
     check_gradients(layer, theirs, [x], names="x", call=f"{name}()(x)", hint=hint)
+
+
+def test_relu_gradient_at_zero_is_zero():
+    """ReLU's gradient is 0 at exactly 0, as torch gives (1 only where x > 0)"""
+    x = np.array([[0.0, 1.5, -0.0, -2.0], [3.0, 0.0, -1e-300, 1e-300]])
+    check_gradients(ReLU(), torch.relu, [x], names="x", call=f"ReLU()(x), x = {show(x)}",
+                    hint="1 where x > 0, else 0: at exactly 0 the gradient is 0 (x > 0, not x >= 0)")
 
 
 SOFTMAX_CASES = [(cls, dim, temperature) for cls in ("Softmax", "LogSoftmax")
@@ -871,28 +1051,31 @@ def test_sequential_mlp_gradients_match_torch():
     rng = np.random.default_rng(12)
     layers = [_float64_linear(4, 6, rng), _float64_linear(6, 5, rng), _float64_linear(5, 3, rng)]
     model = Sequential(layers[0], ReLU(), layers[1], Tanh(), layers[2])
-    twin = torch.nn.Sequential(_torch_linear(layers[0]), torch.nn.ReLU(), _torch_linear(layers[1]),
-                               torch.nn.Tanh(), _torch_linear(layers[2]))
+    twin_layers = [_torch_linear(layer) for layer in layers]
+    twin = torch.nn.Sequential(twin_layers[0], torch.nn.ReLU(), twin_layers[1], torch.nn.Tanh(), twin_layers[2])
     x, labels = rng.standard_normal((7, 4)), rng.integers(0, 3, 7)
     CrossEntropyLoss()(model(Tensor(x)), Tensor(labels)).backward()
     torch.nn.functional.cross_entropy(twin(torch.tensor(x)), torch.tensor(labels)).backward()
-    for (name, ours), theirs in zip(model.named_parameters(), twin.parameters()):
-        expect_true(ours.grad is not None, call=f"model.{name}.grad after loss.backward()",
-                    expected="a gradient", got="None", hint="every parameter is a leaf with requires_grad=True")
-        expect_close(ours.grad, theirs.grad, rtol=RTOL, atol=ATOL,
-                     call=f"model.{name}.grad after CrossEntropyLoss()(Sequential(Linear(4, 6), ReLU(), "
-                          f"Linear(6, 5), Tanh(), Linear(5, 3))(x), labels).backward()",
-                     hint="backpropagation through the whole model: if a single-op test fails, fix that first")
+    for index, layer, twin_layer in zip((0, 2, 4), layers, twin_layers):
+        for attribute in ("weight", "bias"):
+            name, ours, theirs = f"{index}.{attribute}", getattr(layer, attribute), getattr(twin_layer, attribute)
+            expect_close(ours.grad, theirs.grad, rtol=RTOL, atol=ATOL,
+                         call=f"model.{name}.grad after CrossEntropyLoss()(Sequential(Linear(4, 6), ReLU(), "
+                              f"Linear(6, 5), Tanh(), Linear(5, 3))(x), labels).backward()",
+                         hint="backpropagation through the whole model: if a single-op test fails, fix that first")
 
 
 def test_dropout_gradient_is_its_mask():
     """Dropout in training passes the gradient through the kept elements only, scaled by 1/(1-p)"""
     dropout = Dropout(0.5)
     x = Tensor(np.full((4, 6), 2.0), requires_grad=True)
+    manual_seed(5)
     y = dropout(x)
     y.sum().backward()
-    expect_close(x.grad, y.data / 2.0, call="x.grad after Dropout(0.5)(x).sum().backward(), x all 2.0",
-                 hint="Dropout multiplies by a constant mask: the gradient is the mask (0 or 1/(1-p))")
+    expect_that((x.grad, y), is_dropout_gradient, 2.0, 0.5,
+                call="(x.grad, y) after y = Dropout(0.5)(x); y.sum().backward(), x all 2.0",
+                expected="x.grad the mask (0 where y dropped an element, 1/(1-p) = 2 where it kept it), y = 2 * mask",
+                hint="Dropout multiplies by a constant mask: the gradient is the mask (0 or 1/(1-p))")
 
 
 def test_entropy_is_differentiable_through_tensor_operations():

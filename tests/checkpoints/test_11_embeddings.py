@@ -4,7 +4,8 @@ Oracles: torch.nn.functional.embedding and torch.nn.functional.one_hot in float6
 and the weight's gradient) on id arrays drawn by Hypothesis with many repeated ids, torch
 autograd for the learned position table and a tied table, central differences on a small
 table, the sinusoidal formula evaluated here in float64, and known values (PE[0], a
-scatter-add by hand).
+scatter-add by hand). Random initialisations are judged by their statistics and by
+reproducibility under manual_seed, never against the reference's draws.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from grader.expect import expect_close, expect_equal, expect_raises, expect_true
+from grader.expect import expect_close, expect_equal, expect_raises, expect_that
 from tinytorch.autograd import no_grad
 from tinytorch.embeddings import (
     Embedding,
@@ -59,6 +60,33 @@ def pe_formula(max_len: int, dim: int) -> np.ndarray:
         angle = positions / 10000.0 ** (2 * pair / dim)
         table[:, column] = np.sin(angle) if column % 2 == 0 else np.cos(angle)
     return table
+
+
+# -- predicates: judged on the trusted side over the values your code produced ---------------
+
+def mentions_all(text: str, *needles: str) -> bool:
+    """Does an error message name every one of `needles`?"""
+    return isinstance(text, str) and all(needle in text for needle in needles)
+
+
+def same_arrays(pair) -> bool:
+    """Two draws with the same shape and the same numbers."""
+    first, second = (np.asarray(a) for a in pair)
+    return first.shape == second.shape and bool(np.array_equal(first, second))
+
+
+def normal_sample(sample, std: float, shape: tuple[int, ...]) -> bool:
+    """A float32 table of `shape` whose numbers look like draws from N(0, std^2).
+
+    With n >= 32,768 draws the standard error of the mean is std / sqrt(n) <= 0.0055 std and that
+    of the standard deviation about 0.004 std: bounds of 5% of std are over 9 standard errors
+    wide, so any correct draw passes whatever its seed, and N(0, 1) vs N(0, 0.02) or a uniform
+    draw (std 0.29, mean 0.5) fail by far.
+    """
+    sample = np.asarray(sample)
+    values = sample.astype(np.float64)
+    return (sample.shape == tuple(shape) and sample.dtype == np.float32
+            and abs(values.mean()) < 0.05 * std and abs(values.std() / std - 1) < 0.05)
 
 
 @st.composite
@@ -130,16 +158,28 @@ def test_functional_embedding_records_embeddingfn():
     expect_close(out, weight.data[ids], rtol=RTOL, atol=ATOL, call="embedding([4, 0, 4], weight (5, 2))",
                  hint="the rows of weight picked by ids")
     function = getattr(out, "_grad_fn", None)
-    expect_true(isinstance(function, EmbeddingFn) and out.requires_grad, call="embedding(ids, weight)._grad_fn",
-                expected="an EmbeddingFn, and requires_grad=True", got=f"{function!r}, requires_grad={out.requires_grad}",
-                hint="when is_grad_enabled() and weight.requires_grad, _record(out, EmbeddingFn(weight, ids))")
-    expect_true(len(function.inputs) == 1 and function.inputs[0] is weight, call="embedding(ids, weight)._grad_fn.inputs",
-                expected="(weight,): the ids are not an input, they have no gradient", got=repr(function.inputs),
-                hint="EmbeddingFn(weight, ids) keeps the ids as self.indices")
+    expect_equal((type(function).__name__, out.requires_grad), ("EmbeddingFn", True),
+                 call="(type(embedding(ids, weight)._grad_fn).__name__, .requires_grad)",
+                 hint="when is_grad_enabled() and weight.requires_grad, record(out, EmbeddingFn(weight, ids))")
+    inputs = tuple(getattr(function, "inputs", ()))
+    expect_equal((len(inputs), bool(inputs) and inputs[0] is weight), (1, True),
+                 call="(len(embedding(ids, weight)._grad_fn.inputs), inputs[0] is weight)",
+                 hint="the weight is the one input: the ids have no gradient, EmbeddingFn keeps them as self.indices")
+    expect_equal(np.asarray(getattr(function, "indices", None)), ids, call="embedding([4, 0, 4], weight)._grad_fn.indices",
+                 hint="EmbeddingFn(weight, ids) with the checked integer ids")
+
+
+def test_weight_must_be_a_table():
+    """embedding refuses a weight that is not a 2-D (num_embeddings, embedding_dim) table"""
+    expect_close(embedding([1, 1], Tensor(np.eye(3))), np.eye(3)[[1, 1]], rtol=0, atol=0,
+                 call="embedding([1, 1], Tensor(np.eye(3)))", hint="rows 1 and 1 of the table")
+    expect_raises(ValueError, lambda: embedding([1, 2], Tensor(np.arange(5.0))), message_contains="(5,)",
+                  call="embedding([1, 2], Tensor(np.arange(5.0)))",
+                  hint="check weight.ndim == 2 and name the shape you got: a 1-D table would give one number per id")
 
 
 def test_dtype_is_kept():
-    """A float32 table gives float32 rows and a float32 gradient; a float64 table gives float64"""
+    """A float32 table gives float32 rows and a float32 gradient (from EmbeddingFn.backward too); a float64 table gives float64"""
     for dtype in (np.float32, np.float64):
         weight = Tensor(np.ones((4, 3), dtype=dtype), requires_grad=True)
         out = embedding([0, 3, 3], weight)
@@ -148,6 +188,16 @@ def test_dtype_is_kept():
         out.sum().backward()
         expect_equal(str(weight.grad.dtype), np.dtype(dtype).name, call=f"weight.grad.dtype, {np.dtype(dtype).name} weight",
                      hint="start dW from zeros in np.result_type(grad, weight.dtype)")
+        # the Function itself, as the lesson's example calls it: a float64 dW for a float32 table would
+        # double the memory of the largest gradient of the model (autograd casts it back afterwards)
+        name = np.dtype(dtype).name
+        grads = EmbeddingFn(weight, np.array([0, 3, 3])).backward(np.ones((3, 3), dtype=dtype))
+        expect_equal((len(grads), str(grads[0].dtype)), (1, name),
+                     call=f"(len(g), g[0].dtype) for g = EmbeddingFn({name} weight (4, 3), [0, 3, 3]).backward(ones {name})",
+                     hint="return a 1-tuple, one gradient for the one input, in np.result_type(grad, weight.dtype)")
+        expect_close(grads[0], [[1.0] * 3, [0.0] * 3, [0.0] * 3, [2.0] * 3], rtol=0, atol=0,
+                     call=f"EmbeddingFn({name} weight (4, 3), [0, 3, 3]).backward(ones)[0]",
+                     hint="row 3 was used twice: two contributions; rows 1 and 2 none")
 
 
 # -- backward -------------------------------------------------------------------------------
@@ -208,7 +258,7 @@ def test_tied_table_gets_both_gradients():
     expected = F.embedding(torch.tensor(ids), tw) @ tw.T
     expect_close(logits, expected.detach(), rtol=RTOL, atol=ATOL, call="embedding(ids, W) @ W.T",
                  hint="the lookup must give the rows of W")
-    upstream = rng.standard_normal(logits.shape)
+    upstream = rng.standard_normal((2, 3, 6))  # the shape of logits, written out: inputs never depend on your output
     logits.backward(upstream)
     expected.backward(torch.tensor(upstream))
     expect_close(weight.grad, tw.grad, rtol=RTOL, atol=ATOL, call="W.grad after (embedding(ids, W) @ W.T).backward(g)",
@@ -241,47 +291,57 @@ def test_central_differences():
 
 def test_no_graph_without_need():
     """Nothing is recorded under no_grad(), nor when the weight does not require grad"""
-    layer = Embedding(5, 2)
+    layer = float64_embedding(5, 2, seed=9)
     with no_grad():
         out = layer([1, 2])
-    expect_true(not out.requires_grad and getattr(out, "_grad_fn", None) is None, call="Embedding(5, 2)([1, 2]) under no_grad()",
-                expected="requires_grad=False and no _grad_fn",
-                got=f"requires_grad={out.requires_grad}, _grad_fn={getattr(out, '_grad_fn', None)}",
-                hint="record an EmbeddingFn only when is_grad_enabled()")
+    expect_close(out, layer.weight.data[[1, 2]], rtol=RTOL, atol=ATOL, call="Embedding(5, 2)([1, 2]) under no_grad()",
+                 hint="no_grad() changes nothing about the value")
+    expect_equal((out.requires_grad, getattr(out, "_grad_fn", None) is None), (False, True),
+                 call="(out.requires_grad, out._grad_fn is None) for Embedding(5, 2)([1, 2]) under no_grad()",
+                 hint="record an EmbeddingFn only when is_grad_enabled()")
     frozen = embedding([1, 2], Tensor(np.ones((5, 2))))
-    expect_true(not frozen.requires_grad and getattr(frozen, "_grad_fn", None) is None,
-                call="embedding([1, 2], Tensor(np.ones((5, 2))))  (weight without requires_grad)",
-                expected="requires_grad=False and no _grad_fn", got=f"requires_grad={frozen.requires_grad}",
-                hint="a table that does not require grad needs no graph")
+    expect_equal((frozen.requires_grad, getattr(frozen, "_grad_fn", None) is None), (False, True),
+                 call="(out.requires_grad, out._grad_fn is None) for embedding([1, 2], Tensor(np.ones((5, 2))))",
+                 hint="a table that does not require grad needs no graph")
     recorded = layer([1, 2])
-    expect_true(recorded.requires_grad and isinstance(recorded._grad_fn, EmbeddingFn), call="Embedding(5, 2)([1, 2])",
-                expected="requires_grad=True and an EmbeddingFn", got=f"requires_grad={recorded.requires_grad}",
-                hint="outside no_grad(), a weight with requires_grad=True is recorded")
+    expect_equal((recorded.requires_grad, type(getattr(recorded, "_grad_fn", None)).__name__), (True, "EmbeddingFn"),
+                 call="(out.requires_grad, type(out._grad_fn).__name__) for Embedding(5, 2)([1, 2])",
+                 hint="outside no_grad(), a weight with requires_grad=True is recorded")
 
 
 # -- errors ---------------------------------------------------------------------------------
 
 
 def test_out_of_range_id_is_an_index_error():
-    """An id >= num_embeddings raises an IndexError naming the id and num_embeddings"""
-    layer = Embedding(8, 3)
+    """An id >= num_embeddings or < 0 raises an IndexError naming the id and num_embeddings"""
+    layer = float64_embedding(8, 3, seed=10)
+    expect_close(layer([[7, 0]]), layer.weight.data[[[7, 0]]], rtol=RTOL, atol=ATOL, call="Embedding(8, 3)([[7, 0]])",
+                 hint="0 and num_embeddings - 1 are the first and last valid ids")
     call = "Embedding(8, 3)([[1, 2], [11, 0]])"
     error = expect_raises(IndexError, lambda: layer([[1, 2], [11, 0]]), call=call, message_contains="11",
                           hint="check ids.max() < num_embeddings and name the bad id in the message")
-    expect_true("8" in str(error), call=call, expected="a message that also names num_embeddings=8", got=str(error),
+    expect_that(str(error), mentions_all, "8", call=call + ", its message", expected="a message that also names num_embeddings=8",
                 hint="say how many rows the table has, so the reader sees the vocabulary is too small")
     expect_raises(IndexError, lambda: embedding(np.array([8]), Tensor(np.zeros((8, 2)))),
                   call="embedding([8], weight (8, 2))", hint="valid ids are 0 to num_embeddings - 1: 8 is one too many")
+    expect_raises(IndexError, lambda: layer([3, -1]), call="Embedding(8, 3)([3, -1])", message_contains="-1",
+                  hint="numpy would read W[-1] as the last row: a negative id (a padding marker, an 'ignore' label) is "
+                       "a bug upstream, so check ids.min() >= 0 too")
 
 
 def test_float_ids_are_a_type_error():
-    """Float ids raise a TypeError instead of being truncated"""
-    layer = Embedding(5, 2)
+    """Float and boolean ids raise a TypeError instead of being truncated or used as a mask"""
+    layer = float64_embedding(5, 2, seed=11)
+    expect_close(layer(np.array([4, 0], dtype=np.uint8)), layer.weight.data[[4, 0]], rtol=RTOL, atol=ATOL,
+                 call="Embedding(5, 2)(np.array([4, 0], dtype=np.uint8))", hint="any integer dtype is a valid id array")
     expect_raises(TypeError, lambda: layer(Tensor([1.0, 2.0])), call="Embedding(5, 2)(Tensor([1.0, 2.0]))",
                   message_contains="float32",
                   hint="np.issubdtype(ids.dtype, np.integer) must hold; name the dtype you got")
     expect_raises(TypeError, lambda: layer(np.array([[0.0, 1.5]])), call="Embedding(5, 2)(np.array([[0.0, 1.5]]))",
                   hint="token ids are integers")
+    expect_raises(TypeError, lambda: layer(np.array([True, False, True, False, True])),
+                  call="Embedding(5, 2)(np.array([True, False, True, False, True]))",
+                  hint="booleans would index as a mask, a different operation: np.issubdtype(np.bool_, np.integer) is False")
 
 
 # -- the layer ------------------------------------------------------------------------------
@@ -297,19 +357,27 @@ def test_embedding_layer_parameter():
                  call="(Embedding(11, 6).weight.shape, .dtype)", hint="one row per token id, float32 like PyTorch")
     expect_equal((layer.num_embeddings, layer.embedding_dim), (11, 6),
                  call="(Embedding(11, 6).num_embeddings, .embedding_dim)", hint="keep both sizes as attributes")
+    table = np.random.default_rng(12).standard_normal((11, 6)).astype(np.float32)
+    layer.weight.data[...] = table
+    expect_close(layer([[10, 3], [3, 0]]), table[[[10, 3], [3, 0]]], rtol=0, atol=0,
+                 call="Embedding(11, 6)([[10, 3], [3, 0]]) with weight set to a known table",
+                 hint="forward is embedding(indices, self.weight)")
 
 
 def test_embedding_initialisation():
     """Embedding's table is drawn from N(0, 1), reproducibly after manual_seed"""
     manual_seed(0)
-    layer = Embedding(2000, 128)
-    weight = layer.weight.data.astype(np.float64)
-    expect_true(abs(weight.mean()) < 0.01 and abs(weight.std() - 1.0) < 0.01, call="Embedding(2000, 128).weight",
-                expected="mean 0 and standard deviation 1 (within 0.01)", got=f"mean {weight.mean():.4f}, std {weight.std():.4f}",
-                hint="generator().standard_normal((num_embeddings, embedding_dim)), like torch.nn.Embedding")
+    first = Embedding(2000, 128).weight.data
     manual_seed(0)
-    expect_equal(Embedding(2000, 128).weight.data, layer.weight.data, call="Embedding(2000, 128).weight after manual_seed(0), twice",
-                 hint="draw from tinytorch.tensor.generator(), so manual_seed makes models reproducible")
+    again = Embedding(2000, 128).weight.data
+    expect_that(first, normal_sample, 1.0, (2000, 128), call="Embedding(2000, 128).weight",
+                expected="a float32 (2000, 128) table with mean 0 and standard deviation 1 (within 5% of 1)",
+                hint="generator().standard_normal((num_embeddings, embedding_dim)), like torch.nn.Embedding: each "
+                     "output is one row, not a sum over fan_in, so there is nothing to scale by")
+    # the two draws are compared with each other (on the grader's side), never with the reference's draws
+    expect_that((first, again), same_arrays, call="manual_seed(0); Embedding(2000, 128).weight, then the same again",
+                expected="the same numbers both times",
+                hint="draw from tinytorch.tensor.generator(), so manual_seed makes models reproducible")
 
 
 # -- sinusoidal positions -------------------------------------------------------------------
@@ -379,14 +447,23 @@ def test_sinusoidal_module_adds_the_table():
     small = module(Tensor(x0[:, :3].astype(np.float32)))
     expect_equal(str(small.dtype), "float32", call="SinusoidalPositionalEncoding(12, 6)(float32 x of shape (2, 3, 6)).dtype",
                  hint="float32 stays float32")
+    expect_close(module(Tensor(x0[0, :4])), x0[0, :4] + pe_formula(12, 6)[:4], rtol=0, atol=2e-6,
+                 call="SinusoidalPositionalEncoding(12, 6)(x of shape (4, 6)), one sequence without a batch axis",
+                 hint="T = x.shape[-2] (here 4), not x.shape[1] (here 6, the dim): x may be (T, dim) or (..., T, dim)")
 
 
 def test_sinusoidal_too_long_raises():
-    """A sequence longer than max_len raises a ValueError"""
+    """A sequence longer than max_len, or a last axis other than dim, raises a ValueError; T == max_len is fine"""
     module = SinusoidalPositionalEncoding(max_len=4, dim=2)
+    expect_close(module(Tensor(np.zeros((1, 4, 2)))), pe_formula(4, 2)[None], rtol=0, atol=2e-6,
+                 call="SinusoidalPositionalEncoding(max_len=4, dim=2)(zeros of shape (1, 4, 2))",
+                 hint="T == max_len uses every row of the table: only T > max_len is an error")
     expect_raises(ValueError, lambda: module(Tensor(np.zeros((1, 5, 2)))),
                   call="SinusoidalPositionalEncoding(max_len=4, dim=2)(x of shape (1, 5, 2))", message_contains="max_len",
                   hint="T = x.shape[-2] must be at most max_len; say so")
+    expect_raises(ValueError, lambda: module(Tensor(np.zeros((1, 3, 1)))),
+                  call="SinusoidalPositionalEncoding(max_len=4, dim=2)(x of shape (1, 3, 1))",
+                  hint="the last axis of x must be dim: a (.., T, 1) x would broadcast against the (T, 2) rows without error")
 
 
 # -- learned positions ----------------------------------------------------------------------
@@ -401,11 +478,13 @@ def test_learned_positions_parameter():
                  hint="store the table as self.weight with requires_grad=True")
     expect_equal((module.weight.shape, str(module.weight.dtype)), ((512, 64), "float32"),
                  call="(LearnedPositionalEmbedding(512, 64).weight.shape, .dtype)", hint="one row per position, float32")
-    std = float(module.weight.data.std())
-    expect_true(abs(std / 0.02 - 1) < 0.05 and abs(float(module.weight.data.mean())) < 0.002,
-                call="LearnedPositionalEmbedding(512, 64).weight", expected="mean 0, standard deviation 0.02 (within 5%)",
-                got=f"mean {float(module.weight.data.mean()):.5f}, std {std:.5f}",
+    expect_that(module.weight.data, normal_sample, 0.02, (512, 64), call="LearnedPositionalEmbedding(512, 64).weight",
+                expected="a float32 (512, 64) table with mean 0 and standard deviation 0.02 (within 5%)",
                 hint="generator().normal(0.0, 0.02, size=(max_len, dim)), as GPT-2 initialises wpe")
+    manual_seed(1)
+    expect_that((module.weight.data, LearnedPositionalEmbedding(512, 64).weight.data), same_arrays,
+                call="manual_seed(1); LearnedPositionalEmbedding(512, 64).weight, then the same again",
+                expected="the same numbers both times", hint="draw from tinytorch.tensor.generator()")
 
 
 def test_learned_positions_match_torch():
@@ -429,11 +508,19 @@ def test_learned_positions_match_torch():
                  hint="an addition passes the gradient to x unchanged")
     expect_close(module.weight.grad, tw.grad, rtol=RTOL, atol=ATOL, call=f"weight.grad after {call}.backward(g)",
                  hint="rows 0-4 get the gradient summed over the batch; rows 5-7 were not used and get zero")
+    expect_close(module(Tensor(x0[0, :3])), x0[0, :3] + weight0[:3], rtol=RTOL, atol=ATOL,
+                 call="LearnedPositionalEmbedding(8, 4)(x of shape (3, 4)), one sequence without a batch axis",
+                 hint="T = x.shape[-2] (here 3), not x.shape[1] (here 4, the dim): x may be (T, dim) or (..., T, dim)")
 
 
 def test_learned_positions_too_long_raises():
-    """A sequence longer than max_len raises a ValueError: the table has no row for it"""
+    """A sequence longer than max_len raises a ValueError: the table has no row for it; T == max_len is fine"""
     module = LearnedPositionalEmbedding(6, 3)
+    table = np.random.default_rng(13).standard_normal((6, 3)).astype(np.float32)
+    module.weight.data[...] = table
+    expect_close(module(Tensor(np.ones((2, 6, 3), dtype=np.float32))), 1 + np.stack([table, table]), rtol=1e-6, atol=1e-6,
+                 call="LearnedPositionalEmbedding(max_len=6, dim=3)(ones of shape (2, 6, 3))",
+                 hint="T == max_len uses every row of the table: only T > max_len is an error")
     expect_raises(ValueError, lambda: module(Tensor(np.zeros((2, 7, 3)))),
                   call="LearnedPositionalEmbedding(max_len=6, dim=3)(x of shape (2, 7, 3))", message_contains="max_len",
                   hint="positions 0 to max_len - 1 exist; T = 7 needs position 6")
@@ -451,7 +538,7 @@ def test_token_and_position_embeddings_match_torch():
     expected = F.embedding(torch.tensor(ids), twte) + F.embedding(torch.arange(6), twpe)
     call = "LearnedPositionalEmbedding(6, 4)(Embedding(10, 4)(ids of shape (3, 6)))"
     expect_close(out, expected.detach(), rtol=RTOL, atol=ATOL, call=call, hint="token rows plus position rows")
-    upstream = rng.standard_normal(out.shape)
+    upstream = rng.standard_normal((3, 6, 4))
     out.backward(upstream)
     expected.backward(torch.tensor(upstream))
     expect_close(tokens.weight.grad, twte.grad, rtol=RTOL, atol=ATOL, call=f"tokens.weight.grad after {call}.backward(g)",

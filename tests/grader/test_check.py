@@ -145,5 +145,5 @@ def test_reference_deps_grades_a_module_despite_a_broken_earlier_one(tito, finis
     assert f"that is module {module.folder}" in alone.stdout
     helped = tito("check", checked, "--reference-deps")
     assert helped.code == 0, helped.stdout[-3000:]
-    assert "with the reference for earlier modules" in helped.stdout
+    assert "with the reference for the modules it builds on" in helped.stdout
     assert f"tests passed, score {points}/{points}" in helped.stdout

@@ -69,6 +69,11 @@ def test_student_distribution_has_no_solution_and_no_hidden_test_and_runs(tito, 
     hidden_names = hidden_test_names(MANIFEST)
     assert hidden_names
     assert not [(str(p), n) for n in hidden_names for p, t in texts.items() if f"def {n}(" in t]
+    readme = (out / "README.md").read_text()  # the student's own README, made from the course README
+    assert "make setup" in readme and "tito check 01" in readme
+    assert not [word for word in ("make demo", "make test", "authoring.md", "--reference-deps", "--source solutions",
+                                  "--stub", "<!--") if word in readme]
+    assert ".venv/" in (out / ".gitignore").read_text()
     for module in MANIFEST.available_modules():
         assert (out / "notebooks" / f"{module.folder}.ipynb").is_file()
         assert (out / "originals" / "modules" / module.file).read_text() == (out / "modules" / module.file).read_text()
@@ -82,6 +87,11 @@ def test_student_distribution_has_no_solution_and_no_hidden_test_and_runs(tito, 
                            text=True, timeout=600, env=dict(os.environ, COLUMNS="200", **env))
     assert check.returncode == 1, check.stdout + check.stderr
     assert "not written yet" in check.stdout and "0/" in check.stdout and str(out) not in check.stderr
+    instructor_only = subprocess.run([str(out / ".venv" / "bin" / "tito"), "check", "01", "--reference-deps"], cwd=out,
+                                     capture_output=True, text=True, env=dict(os.environ, COLUMNS="200", **env))
+    assert instructor_only.returncode == 2 and "not part of the student distribution" in instructor_only.stderr
+    assert "--reference-deps" not in subprocess.run([str(out / ".venv" / "bin" / "tito"), "check", "--help"], cwd=out,
+                                                     capture_output=True, text=True).stdout
     where = subprocess.run([str(out / ".venv" / "bin" / "python"), "-c",
                             "import grader, tinytorch; print(grader.__file__, tinytorch.__file__)"],
                            cwd=tmp_path, capture_output=True, text=True)
@@ -201,14 +211,3 @@ def test_bad_instructor_input_gets_one_line_errors(tito, tmp_path):
     occupied = tito("release", "--out", str(tmp_path / "dist"), "--course", str(tmp_path / "course"))
     assert occupied.code == 2 and "is not empty" in occupied.stderr
     assert (tmp_path / "dist" / "keep.txt").read_text() == "an instructor's file"
-
-
-def test_code_that_reaches_into_the_grader_is_flagged_even_in_a_cell_marked_graded():
-    from grader.grading import tampering
-
-    notebook = nbformat.v4.new_notebook(cells=graded_cells(MANIFEST, GRADED))
-    assert tampering(notebook, GRADED) == ""  # the course's own graded cells call the grader
-    sneaky = nbformat.v4.new_code_cell("import grader.notebook as g\ng.grade_this_notebook = lambda *a, **k: 6.0")
-    sneaky.metadata["nbgrader"] = {"grade": True, "grade_id": "my-own-grade-cell", "points": 0}
-    notebook.cells.insert(0, sneaky)
-    assert "graded zero for review" in tampering(notebook, GRADED)

@@ -44,7 +44,10 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe garbage", b'{"version": 99}', b"[1, 2]",
-                                     b'{"version": 1, "modules": {"01": {"status": "passed"}}}'])
+                                     b'{"version": 1, "modules": {"01": {"status": "passed"}}}',
+                                     b'{"version": 1, "modules": []}', b'{"version": 1, "modules": null}',
+                                     b'{"version": 1, "modules": {"01": {"status": "passed", "score": "x", '
+                                     b'"points": 6, "passed": 1, "total": 1, "checked_at": "", "sha256": ""}}}'])
 def test_a_corrupt_file_is_set_aside_with_a_warning(tmp_path, content):
     path = tmp_path / "progress.json"
     path.write_bytes(content)
@@ -64,3 +67,12 @@ def test_status_survives_a_corrupt_progress_file(tito, state_dir):
     assert result.code == 0, result.stderr
     assert "could not be read" in result.stderr and "Traceback" not in result.stderr
     assert "tensor" in result.stdout
+
+
+def test_two_corrupt_files_set_aside_at_once_are_both_kept(tmp_path):
+    path = tmp_path / "progress.json"
+    for content in (b"{first", b"{second"):
+        path.write_bytes(content)
+        ProgressStore(path).load()
+    kept = sorted(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("progress.json.corrupt-"))
+    assert kept == [b"{first", b"{second"]

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from grader.expect import expect_close, expect_equal, expect_raises
-from tinytorch.embeddings import Embedding, LearnedPositionalEmbedding, embedding
+from tinytorch.embeddings import Embedding, LearnedPositionalEmbedding, SinusoidalPositionalEncoding, embedding
 from tinytorch.tensor import Tensor
 
 torch.set_num_threads(1)  # tiny tensors: the thread pool only costs time
@@ -32,6 +32,10 @@ def test_empty_ids():
 def test_negative_id_is_an_index_error():
     """A negative id raises an IndexError (as in torch) instead of reading a row from the end"""
     layer = Embedding(6, 2)
+    table = np.random.default_rng(44).standard_normal((6, 2)).astype(np.float32)
+    layer.weight.data[...] = table
+    expect_close(layer(np.array([[5], [0]], dtype=np.int32)), table[[[5], [0]]], rtol=0, atol=0,
+                 call="Embedding(6, 2)(np.array([[5], [0]], dtype=np.int32))", hint="ids 0 .. 5 are all valid")
     expect_raises(IndexError, lambda: layer([0, -1, 2]), call="Embedding(6, 2)([0, -1, 2])", message_contains="-1",
                   hint="numpy reads W[-1] as the last row; a negative token id is a bug upstream, so refuse it")
     expect_raises(IndexError, lambda: layer(np.array([[3], [-6]], dtype=np.int32)),
@@ -59,11 +63,15 @@ def test_other_integer_dtypes_and_a_single_id():
                  hint="a 0-d id has shape (): the output has shape () + (dim,) = (dim,)")
 
 
-def test_boolean_ids_are_a_type_error():
-    """Boolean ids raise a TypeError: numpy would treat them as a mask"""
-    expect_raises(TypeError, lambda: Embedding(3, 2)(np.array([True, False, True])),
-                  call="Embedding(3, 2)(np.array([True, False, True]))",
-                  hint="np.issubdtype(np.bool_, np.integer) is False: booleans are not token ids")
+def test_boolean_and_float_ids_in_lists():
+    """Booleans and whole-number floats in a nested list are refused like arrays of them"""
+    weight = Tensor(np.arange(6.0).reshape(3, 2))
+    expect_close(embedding([[2], [1]], weight), np.arange(6.0).reshape(3, 2)[[[2], [1]]], rtol=0, atol=0,
+                 call="embedding([[2], [1]], weight (3, 2))", hint="a nested list of ints is fine")
+    expect_raises(TypeError, lambda: embedding([[True], [False]], weight), call="embedding([[True], [False]], weight (3, 2))",
+                  hint="np.asarray makes a bool array: np.issubdtype(np.bool_, np.integer) is False")
+    expect_raises(TypeError, lambda: embedding([2.0, 1.0], weight), call="embedding([2.0, 1.0], weight (3, 2))",
+                  message_contains="float64", hint="2.0 is a float, whole or not: float ids usually mean a bug upstream")
 
 
 def test_many_repeats_of_few_ids_non_contiguous():
@@ -81,16 +89,24 @@ def test_many_repeats_of_few_ids_non_contiguous():
                  hint="np.add.at over the flattened ids; each row collects about 1,000 contributions")
 
 
-def test_learned_positions_at_exactly_max_len():
-    """T == max_len uses every row, and a 2-D x (T, dim) works too"""
+def test_positions_with_two_leading_axes():
+    """x of shape (2, 3, T, dim) gets the same T rows in every sequence, and the table's gradient sums over 6 sequences"""
     rng = np.random.default_rng(43)
-    module = LearnedPositionalEmbedding(4, 2)
-    module.weight.data = rng.standard_normal((4, 2))
-    x0 = rng.standard_normal((4, 2))
-    x = Tensor(x0, requires_grad=True)
-    out = module(x)
-    expect_close(out, x0 + module.weight.data, rtol=RTOL, atol=ATOL, call="LearnedPositionalEmbedding(4, 2)(x of shape (4, 2))",
-                 hint="T = x.shape[-2] = max_len is allowed: only T > max_len is an error")
+    weight0 = rng.standard_normal((5, 2))
+    x0 = rng.standard_normal((2, 3, 4, 2))
+    module = LearnedPositionalEmbedding(5, 2)
+    module.weight.data = weight0.copy()
+    out = module(Tensor(x0))
+    expect_close(out, x0 + weight0[:4], rtol=RTOL, atol=ATOL, call="LearnedPositionalEmbedding(5, 2)(x of shape (2, 3, 4, 2))",
+                 hint="T = x.shape[-2] = 4, whatever the number of leading axes")
     out.sum().backward()
-    expect_close(module.weight.grad, np.ones((4, 2)), rtol=RTOL, atol=ATOL, call="weight.grad after out.sum().backward()",
-                 hint="each row was used once")
+    expect_close(module.weight.grad, np.vstack([np.full((4, 2), 6.0), np.zeros((1, 2))]), rtol=RTOL, atol=ATOL,
+                 call="weight.grad after out.sum().backward()", hint="rows 0-3 were used by 2 * 3 sequences, row 4 by none")
+    expect_close(SinusoidalPositionalEncoding(5, 2)(Tensor(x0)), x0 + sinusoidal_rows(4, 2), rtol=0, atol=2e-6,
+                 call="SinusoidalPositionalEncoding(5, 2)(x of shape (2, 3, 4, 2))", hint="x + PE[:T] with T = x.shape[-2]")
+
+
+def sinusoidal_rows(length: int, dim: int) -> np.ndarray:
+    """PE[:length] for an even dim, in float64."""
+    angles = np.arange(length)[:, None] / 10000.0 ** (np.arange(0, dim, 2) / dim)
+    return np.stack([np.sin(angles), np.cos(angles)], axis=-1).reshape(length, dim)
