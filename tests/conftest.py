@@ -13,6 +13,15 @@ import zlib
 
 import hypothesis
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.internal.conjecture import providers
+
+# Hypothesis also draws numbers and strings it finds as literals in "local" source files: the
+# student's module, the test file. Those differ between the trusted run (the reference, the
+# original test file) and the sandbox (the student's code, the rewritten copy), so the examples
+# would differ too and the student's values would be judged against another input's answers.
+# Examples must depend on the test alone: no local constants.
+if hasattr(providers, "_get_local_constants"):
+    providers._get_local_constants = lambda: providers._local_constants  # the empty set, never filled
 
 settings.register_profile(
     "grading",
