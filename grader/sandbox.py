@@ -124,7 +124,8 @@ class GradingSandbox:
 
     def command(self, argv: list[str]) -> list[str]:
         command = [bwrap_path() or "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
-                   "--uid", str(NOBODY), "--gid", str(NOBODY), "--clearenv"]
+                   "--uid", str(NOBODY), "--gid", str(NOBODY), "--clearenv",
+                   "--tmpfs", "/tmp"]  # first: an interpreter or venv under /tmp is bound on top of it
         for name in ("/usr", "/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"):
             if Path(name).exists():
                 command += ["--ro-bind", name, name]
@@ -139,7 +140,7 @@ class GradingSandbox:
         absent = self._absent_package()
         for folder in oracle_folders():
             command += ["--ro-bind", str(absent), str(folder)]
-        command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+        command += ["--proc", "/proc", "--dev", "/dev",
                     "--ro-bind", str(self.course), self.COURSE, "--bind", str(self.report_dir), self.REPORT,
                     "--chdir", self.COURSE]
         environment = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONPATH": self.COURSE,

@@ -318,7 +318,7 @@ def first_step_size(name, kwargs, start):
     return 1.0 / (1.0 + 1e-8) + (kwargs.get("weight_decay", 0.01) * start if name == "AdamW" else 0.0)
 
 
-def test_step_never_changes_the_gradients():
+def test_step_leaves_every_gradient_as_it_was():
     """step() leaves every p.grad array as it was, with or without weight decay and momentum"""
     configs = [("SGD", dict(lr=0.1, momentum=0.9)), ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.1)),
                ("RMSprop", dict(lr=0.01, weight_decay=0.1, momentum=0.5)), ("Adam", dict(lr=0.01, weight_decay=0.1))]

@@ -10,7 +10,7 @@ from grader.stubs import SOLUTION_MARKERS, stub_text
 def test_committed_stubs_match_their_solutions(tito):
     result = tito("release", "--check")
     assert result.code == 0, result.stdout + result.stderr
-    assert "stubs match" in result.stdout
+    assert "stubs and the checkpoint digests match" in result.stdout
 
 
 def test_stubs_hold_no_solution_code(manifest):
