@@ -42,7 +42,7 @@ demo: setup
 	$(DEMO_TITO) status
 
 test: setup setup-grading
-	$(BIN)/python -m pytest tests/grader tests/milestones -q -p no:cacheprovider
+	$(BIN)/python -m pytest tests/grader tests/milestones -q -p no:cacheprovider -n 2 --dist worksteal
 
 stubs: setup
 	$(BIN)/tito release --stubs

@@ -11,6 +11,7 @@ from .checkpoint import CheckpointRun, SourceChoice, TestOutcome, run_checkpoint
 from .errors import TitoError
 from .manifest import Manifest, Milestone, Module
 from .milestones import newly_unlocked
+from .pairing import sync_notebook
 from .progress import ModuleResult, now, store_for
 from .workspace import file_sha256
 
@@ -35,10 +36,28 @@ def checked_file(manifest: Manifest, module: Module, choice: SourceChoice) -> Pa
     return path
 
 
+def failure_cause(manifest: Manifest, module: Module, run: CheckpointRun) -> str:
+    """"module 01 did not import" when a failed run's messages point at an earlier module's file."""
+    if run.all_passed:
+        return ""
+    import_errors = run.errors
+    failures = [t.message for t in run.tests if not t.passed]
+    for earlier in manifest.dependencies(module):
+        if any(earlier.folder in message for message in import_errors):
+            return f"module {earlier.id} did not import"
+        if any(earlier.folder in message for message in failures):
+            return f"module {earlier.id} is not finished"
+    return ""
+
+
 def check_module(manifest: Manifest, module: Module, choice: SourceChoice, record: bool,
-                 on_test: Callable[[TestOutcome], None] | None = None) -> CheckResult:
+                 on_test: Callable[[TestOutcome], None] | None = None,
+                 on_note: Callable[[str], None] | None = None) -> CheckResult:
     """Run the checkpoint; with `record`, store the result in progress and name what it unlocked."""
     path = checked_file(manifest, module, choice)
+    note = sync_notebook(path) if choice.source == "modules" and choice.modules_dir is None else ""
+    if note and on_note:
+        on_note(note)
     sha = file_sha256(path)
     log_path: Path | None = manifest.state_dir / "logs" / f"check-{module.folder}.log"
     try:
@@ -55,7 +74,8 @@ def check_module(manifest: Manifest, module: Module, choice: SourceChoice, recor
                 progress.modules[module.id] = ModuleResult(
                     status="passed" if run.all_passed else "failed", score=run.score(module.points),
                     points=module.points, passed=run.passed_count, total=run.total, checked_at=now(),
-                    sha256=sha, checkpoint_sha256=file_sha256(manifest.checkpoint_path(module)))
+                    sha256=sha, checkpoint_sha256=file_sha256(manifest.checkpoint_path(module)),
+                    cause=failure_cause(manifest, module, run))
             result.unlocked = newly_unlocked(manifest, before, progress)
         except OSError as error:
             store.warnings.append(f"the result was not recorded: cannot write {store.path} ({error.strerror})")

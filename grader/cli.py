@@ -23,6 +23,7 @@ from .errors import TitoError
 from .grading import grade_all
 from .manifest import Manifest, find_course_root, load_manifest
 from .milestones import PRESETS, run_milestone
+from .pairing import pair_notebook
 from .progress import Progress, store_for
 from .release import release as build_all, require_solutions, stale_files, verify_solution, write_generated
 from .reports import export_grades, write_feedback
@@ -112,7 +113,8 @@ def check(module_id: str | None, check_all: bool, reference_deps: bool, source: 
             display.print_check_header(console, manifest, module, checked_file(manifest, module, choice), choice)
             # one module: every result as it comes; --all: a short account of each module, then a table
             stream = None if check_all else (lambda test: display.print_test(console, test))
-            result = check_module(manifest, module, choice, record=source == "modules" and not stub, on_test=stream)
+            result = check_module(manifest, module, choice, record=source == "modules" and not stub, on_test=stream,
+                                  on_note=lambda note: console.print(f"  [cyan]note:[/cyan] {escape(note)}"))
             if check_all:
                 display.print_compact_run(console, result.run)
             display.print_run_summary(console, result.run, module)
@@ -146,6 +148,16 @@ def milestone_run(milestone_id: str, preset: str) -> None:
     manifest = load_manifest()
     progress = _progress(manifest)
     sys.exit(run_milestone(manifest, progress, manifest.find_milestone(milestone_id), preset))
+
+
+@main.command()
+@click.argument("module_id")
+def notebook(module_id: str) -> None:
+    """Make modules/NN_slug/slug.ipynb, paired with the .py: edit either, tito check grades both."""
+    manifest = load_manifest()
+    path, what = pair_notebook(manifest, manifest.find_module(module_id))
+    console.print(f"{path}: {what}")
+    console.print("open it in Jupyter; `tito check` syncs a newer notebook into the .py before checking")
 
 
 @main.group()

@@ -71,6 +71,8 @@ def print_status(console: Console, manifest: Manifest, progress: Progress) -> No
         checked = result.checked_at.replace("T", " ")[:16] if result and module.available else ""
         style = STATE_STYLE[state]
         label = state.value
+        if state is ModuleState.FAILED and result.cause:
+            label += f": {result.cause}"
         if result and checked_with_edited_checkpoint(manifest, module, result.checkpoint_sha256):
             label += " (with an edited checkpoint)"
         table.add_row(state.symbol, module.id, module.slug, label, score, checked,

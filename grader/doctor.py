@@ -15,7 +15,7 @@ from .progress import store_for
 from .sandbox import bwrap_path, sandbox_problem
 from .workspace import edited_checkpoints
 
-IMPORT_NAMES = {"pyyaml": "yaml", "pytest-timeout": "pytest_timeout"}  # where the import name is not the project's
+IMPORT_NAMES = {"pyyaml": "yaml", "pytest-timeout": "pytest_timeout", "pytest-xdist": "xdist"}  # where the import name is not the project's
 
 
 @dataclass

@@ -22,6 +22,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from .values import ValueError_, decode
 TRUSTED_TEST_TIMEOUT = 300.0  # seconds per test of the reference's trusted run
 EXCERPT = 600  # characters of a student's own exception kept for feedback
 KEY_FILES = ("grader/expect.py", "grader/values.py", "grader/pytest_plugin.py", "grader/sandbox_view.py",
-             "tests/conftest.py")
+             "tests/conftest.py", "tests/checkpoints/common.py")
 
 
 @dataclass
@@ -129,9 +130,12 @@ def expectations_for(manifest: Manifest, module: Module, kind: str, cache: Path)
         expectations = trusted_run(manifest, module, kind)
         cache.mkdir(parents=True, exist_ok=True)
         for stale in cache.glob(f"{module.folder}-{kind}-*.json"):
-            stale.unlink()
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(expectations.to_json()))
+            if stale != path:
+                stale.unlink(missing_ok=True)
+        # a name of its own, then an atomic rename: two graders filling the cache at once never mix
+        descriptor, temporary = tempfile.mkstemp(dir=cache, prefix=f".{path.stem}-", suffix=".tmp")
+        with os.fdopen(descriptor, "w") as f:
+            f.write(json.dumps(expectations.to_json()))
         os.replace(temporary, path)
     return path
 

@@ -10,7 +10,8 @@ import operator
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, replace
+import typing
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 from .data import DataSet, parse_datasets
@@ -61,7 +62,7 @@ class Target:
 
     @classmethod
     def parse(cls, metric: str, text: str) -> Target:
-        match = re.fullmatch(r"\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*", text)
+        match = re.fullmatch(r"\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*", text) if isinstance(text, str) else None
         if not match:
             raise TitoError(f"tito.toml: target {metric} = {text!r} must look like '>= 0.98'")
         return cls(metric, match.group(1), float(match.group(2)))
@@ -210,6 +211,48 @@ def find_course_root(start: Path | None = None) -> Path:
     raise TitoError(f"no {MANIFEST_NAME} here or in any parent folder: run tito inside the course folder")
 
 
+def _fits(value: object, annotation: object) -> bool:
+    """Does a TOML value have the type a manifest field declares (int, float, str, bool, tuples)?"""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is tuple:
+        return isinstance(value, (list, tuple)) and all(_fits(item, args[0]) for item in value)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType")):
+        return any(_fits(value, arg) for arg in args)
+    if annotation is type(None):
+        return value is None
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, annotation)  # str, bool
+
+
+def _describe(annotation: object) -> str:
+    """How a manifest field's type reads in an error: "a whole number", "a list of whole numbers"."""
+    if typing.get_origin(annotation) is tuple:
+        return "a list of " + {"a whole number": "whole numbers", "text": "strings"}.get(
+            _describe(typing.get_args(annotation)[0]), "entries")
+    if type(None) in typing.get_args(annotation):
+        return " or ".join(_describe(a) for a in typing.get_args(annotation) if a is not type(None)) + " (or omitted)"
+    return {int: "a whole number", float: "a number", str: "text", bool: "true or false"}.get(annotation, "a table")
+
+
+def _typed(cls: type, where: str, values: dict) -> object:
+    """cls(**values), or one line naming the first field whose value has the wrong type."""
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    for name, value in values.items():
+        if name not in known:
+            raise TitoError(f"{MANIFEST_NAME}: {where} has an unknown field {name!r}")
+        if not _fits(value, hints[name]):
+            raise TitoError(f"{MANIFEST_NAME}: {where}.{name} = {value!r} should be {_describe(hints[name])}")
+    required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+    for name in required:
+        if name not in values:
+            raise TitoError(f"{MANIFEST_NAME}: {where} needs a field {name!r}")
+    return cls(**{name: tuple(v) if isinstance(v, list) else v for name, v in values.items()})
+
+
 def load_manifest(root: Path | None = None) -> Manifest:
     root = root or find_course_root()
     path = root / MANIFEST_NAME
@@ -218,32 +261,34 @@ def load_manifest(root: Path | None = None) -> Manifest:
             raw = tomllib.load(f)
     except tomllib.TOMLDecodeError as error:
         raise TitoError(f"{path}: not valid TOML: {error}") from None
+    except UnicodeDecodeError:
+        raise TitoError(f"{path}: not a text file (TOML is UTF-8 text)") from None
 
     try:
-        grading = Grading(**raw["grading"])
+        grading = _typed(Grading, "[grading]", raw["grading"])
         modules = [
-            Module(
-                number=entry["number"], slug=entry["slug"], title=entry["title"],
-                prerequisites=tuple(entry["prerequisites"]),
-                points=entry["points"], available=entry.get("available", False),
-            )
-            for entry in raw["modules"]
+            _typed(Module, f"[[modules]] #{i + 1}", {"available": False, **entry})
+            for i, entry in enumerate(raw["modules"])
         ]
         milestones = [
-            Milestone(
-                id=entry["id"], year=entry.get("year"), title=entry["title"], script=entry["script"],
-                requires=tuple(entry["requires"]),
-                datasets=tuple(entry.get("datasets", [])),
-                available=entry.get("available", False),
-                targets=tuple(Target.parse(k, v) for k, v in entry.get("target", {}).items()),
-                smoke_targets=tuple(Target.parse(k, v) for k, v in entry.get("smoke_target", {}).items()),
-            )
-            for entry in raw.get("milestones", [])
+            _typed(Milestone, f"[[milestones]] {entry.get('id', f'#{i + 1}')}", {
+                "year": None, "datasets": [], "available": False,
+                **{k: v for k, v in entry.items() if k not in ("target", "smoke_target")},
+                "targets": tuple(Target.parse(k, v) for k, v in entry.get("target", {}).items()),
+                "smoke_targets": tuple(Target.parse(k, v) for k, v in entry.get("smoke_target", {}).items()),
+            })
+            for i, entry in enumerate(raw.get("milestones", []))
         ]
+        course = raw["course"]
+        for name in ("name", "modules_dir", "solutions_dir"):
+            if not isinstance(course[name], str):
+                raise TitoError(f"{MANIFEST_NAME}: [course].{name} = {course[name]!r} should be text")
         return Manifest(
-            root=root, name=raw["course"]["name"], modules_dir=raw["course"]["modules_dir"],
-            solutions_dir=raw["course"]["solutions_dir"], grading=grading,
+            root=root, name=course["name"], modules_dir=course["modules_dir"],
+            solutions_dir=course["solutions_dir"], grading=grading,
             modules=modules, milestones=milestones, datasets=parse_datasets(raw.get("data", {})),
         )
-    except (KeyError, TypeError) as error:
-        raise TitoError(f"{path}: missing or malformed entry: {error}") from None
+    except KeyError as error:
+        raise TitoError(f"{path}: a required entry is missing: {error}") from None
+    except (TypeError, AttributeError) as error:
+        raise TitoError(f"{path}: malformed entry: {error}") from None

@@ -9,14 +9,16 @@ import sys
 from .errors import TitoError
 from .manifest import Manifest, Milestone, Module
 from .progress import Progress
+from .workspace import ModuleState, module_state
 
 PRESETS = ("smoke", "default", "full")
 
 
 def missing_modules(manifest: Manifest, progress: Progress, milestone: Milestone) -> list[Module]:
-    """The required modules that have not passed their checkpoint."""
-    return [manifest.module_by_number(n) for n in milestone.requires
-            if not progress.module_passed(f"{n:02d}")]
+    """The required modules whose file, as it is now, has not passed its checkpoint (never
+    checked, failed, reset, or edited since it passed: a milestone runs only checked code)."""
+    return [module for module in map(manifest.module_by_number, milestone.requires)
+            if module_state(manifest, progress, module) is not ModuleState.PASSED]
 
 
 def is_unlocked(manifest: Manifest, progress: Progress, milestone: Milestone) -> bool:
@@ -36,8 +38,8 @@ def run_milestone(manifest: Manifest, progress: Progress, milestone: Milestone, 
         raise TitoError(f"milestone {milestone.id} is not available yet in this course")
     missing = missing_modules(manifest, progress, milestone)
     if missing:
-        names = ", ".join(f"{m.id} {m.slug}" for m in missing)
-        raise TitoError(f"milestone {milestone.id} is locked: modules {names} must pass first "
+        names = ", ".join(f"{m.id} {m.slug} ({module_state(manifest, progress, m).value})" for m in missing)
+        raise TitoError(f"milestone {milestone.id} is locked: {names} must pass as the file is now "
                         f"(tito check {missing[0].id})")
     from .data import cached_path
 

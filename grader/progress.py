@@ -37,6 +37,7 @@ class ModuleResult:
     checked_at: str
     sha256: str            # of the student's file that was checked
     checkpoint_sha256: str = ""  # of the checkpoint file it was checked with
+    cause: str = ""        # a failure that came from an earlier module: "module 01 did not import"
 
 
 @dataclass

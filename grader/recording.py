@@ -25,6 +25,7 @@ from .sandbox_view import sandbox_source
 COPIED_PACKAGES = ("grader", "tinytorch")
 SHARED_TEST_FILES = ("tests/__init__.py", "tests/conftest.py",
                      "tests/checkpoints/__init__.py", "tests/hidden/__init__.py")
+SHARED_HELPERS = "tests/checkpoints/common.py"  # test code too: copied as the sandbox's rewritten copy
 
 
 @functools.lru_cache(maxsize=64)
@@ -55,7 +56,7 @@ def prepare_course(manifest: Manifest, module: Module, code: str, kind: str, fol
         if (manifest.root / name).exists():
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(manifest.root / name, folder / name)
-    for path in suite_files(manifest, module, kind):
+    for path in [manifest.root / SHARED_HELPERS, *suite_files(manifest, module, kind)]:
         target = folder / path.relative_to(manifest.root)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(sandbox_copy(path))

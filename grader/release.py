@@ -49,6 +49,13 @@ def release(manifest: Manifest, course: Path | None, out: Path | None,
     return course
 
 
+def _shortfall(result: JobResult) -> str:
+    """Where a reference lost points: "(hidden 11/12; checkpoint 20/20)" and the first failed visible test."""
+    counts = "; ".join(f"{r['kind']} {r['passed']}/{r['total']}" for r in result.results)
+    failed = [t for r in result.results for t in r["tests"] if not t["passed"]]
+    return f" ({counts})" + (f"; first failure: {failed[0]['name']}: {failed[0]['message']}" if failed else "")
+
+
 def verify_solution(manifest: Manifest, course: Path | None,
                     on_result: Callable[[JobResult, int, int], None]) -> tuple[list[Path], list[JobResult]]:
     """nbgrader's solution notebooks, graded like any student's; an error unless all score full marks."""
@@ -59,6 +66,6 @@ def verify_solution(manifest: Manifest, course: Path | None,
     short = [r for r in results if r.total < manifest.find_module(r.module_id).points or r.error]
     if short or len(results) != len(notebooks):
         worst = short[0] if short else None
-        detail = f": {worst.module_id} scored {worst.total:g} {worst.error}" if worst else ""
+        detail = f": {worst.module_id} scored {worst.total:g} {worst.error}{_shortfall(worst)}" if worst else ""
         raise TitoError(f"the reference solution does not grade to full marks{detail}")
     return notebooks, sorted(results, key=lambda r: r.module_id)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .errors import TitoError
 from .manifest import Manifest, Module
-from .progress import Progress
+from .progress import Progress, store_for
 from .stubs import stub_text
 
 
@@ -36,15 +36,16 @@ def released_checkpoint_digests(manifest: Manifest) -> dict[str, str]:
 
 def checkpoint_digests_text(manifest: Manifest) -> str:
     lines = ["# sha256 of each checkpoint as released: `tito status` and `tito doctor` tell an edited one"]
-    for module in manifest.available_modules():
-        path = manifest.checkpoint_path(module)
+    shared = manifest.root / "tests" / "checkpoints" / "common.py"  # helpers several checkpoints import
+    for path in [shared, *map(manifest.checkpoint_path, manifest.available_modules())]:
         lines.append(f"{file_sha256(path)}  {path.name}")
     return "\n".join(lines) + "\n"
 
 
 def write_checkpoint_digests(manifest: Manifest) -> Path:
-    path = digests_path(manifest)
-    path.write_text(checkpoint_digests_text(manifest))
+    path, text = digests_path(manifest), checkpoint_digests_text(manifest)
+    if not path.exists() or path.read_text() != text:  # unchanged: leave the file alone
+        path.write_text(text)
     return path
 
 
@@ -118,4 +119,9 @@ def reset_module(manifest: Manifest, module: Module) -> Path | None:
         shutil.copy2(path, backup)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(stub)
+    try:
+        with store_for(manifest.state_dir).update() as progress:  # the stub was never checked
+            progress.modules.pop(module.id, None)
+    except OSError:
+        pass  # a read-only state folder: status still shows the file as modified since its check
     return backup

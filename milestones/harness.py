@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -28,6 +29,32 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from grader.manifest import Manifest, Milestone, load_manifest  # noqa: E402
 from grader.progress import MilestoneResult, now, store_for  # noqa: E402
+
+
+def _module_frame(tb: Any) -> tuple[str, str, int] | None:
+    """(file, function, line) of the innermost traceback entry in one of the course's module files."""
+    import tinytorch
+
+    folders = {Path(folder).resolve() for folder in tinytorch.__path__}
+    found = None
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if Path(code.co_filename).resolve().parent in folders:
+            found = (code.co_filename, code.co_qualname, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
+def crash_line(error: BaseException) -> str:
+    """One line for an exception that ended a milestone: the module and function it came from."""
+    found = _module_frame(error.__traceback__)
+    what = "not written yet" if isinstance(error, NotImplementedError) else f"{type(error).__name__}: {error}"
+    if found is None:
+        return f"the milestone stopped with {what}"
+    filename, function, line = found
+    folder = Path(filename).parent.name
+    return (f"module {folder} stopped the milestone in {function} ({filename}:{line}): {what}"
+            f"; `tito check {folder[:2]}` shows what is wrong")
 
 
 class MilestoneRun:
@@ -52,6 +79,7 @@ class MilestoneRun:
         milestone = manifest.find_milestone(milestone_id)
         presets = yaml.safe_load(manifest.script_path(milestone).with_suffix(".yaml").read_text())
         run = cls(manifest, milestone, arguments.preset, presets[arguments.preset])
+        sys.excepthook = run.report_crash
         title = f"{milestone.year} · {milestone.title}" if milestone.year else milestone.title
         run.console.rule(f"[bold]{title}[/bold]")
         if story:  # re-flow the docstring's paragraphs to the terminal's width
@@ -60,6 +88,16 @@ class MilestoneRun:
                 run.console.print()
         run.console.print(f"preset [bold]{run.preset}[/bold]: {run.config}\n")
         return run
+
+    def report_crash(self, kind: type, error: BaseException, tb: Any) -> None:
+        """An uncaught exception: one line on the terminal, the traceback in a log file."""
+        if isinstance(error, KeyboardInterrupt):
+            self.console.print("\n[red]interrupted[/red]")
+            sys.exit(130)
+        log = self.output_dir / "crash.log"
+        log.write_text("".join(traceback.format_exception(kind, error, tb)))
+        self.console.print(f"\n[red]error:[/red] {crash_line(error)} (traceback: {log})")
+        sys.exit(1)
 
     def progress(self, steps: Iterable[Any], label: str, total: int | None = None) -> Iterator[Any]:
         """Iterate with a progress bar; set `run.status[...]` inside the loop to show metrics."""

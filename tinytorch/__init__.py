@@ -19,8 +19,10 @@ The module list comes from `tito.toml`, the course manifest, and nowhere else.
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
+
+from grader.errors import TitoError
+from grader.manifest import load_manifest
 
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("modules", "solutions")
@@ -41,21 +43,17 @@ def parse_module_numbers(text: str) -> set[int]:
 
 def _active_folders() -> list[str]:
     """One folder per module, the student's or the reference's, in manifest order."""
-    with open(COURSE_ROOT / "tito.toml", "rb") as f:
-        manifest = tomllib.load(f)
+    try:
+        manifest = load_manifest(COURSE_ROOT)
+    except TitoError as error:
+        raise ImportError(str(error)) from None
     source = os.environ.get("TITO_SOURCE", "modules")
     if source not in SOURCES:
         raise ImportError(f"TITO_SOURCE must be one of {', '.join(SOURCES)}, not {source!r}")
     reference = parse_module_numbers(os.environ.get("TITO_REFERENCE", ""))
-    student_dir = Path(os.environ.get("TITO_MODULES_DIR") or COURSE_ROOT / manifest["course"]["modules_dir"])
-    solutions_dir = COURSE_ROOT / manifest["course"]["solutions_dir"]
-
-    folders = []
-    for module in manifest["modules"]:
-        use_reference = source == "solutions" or module["number"] in reference
-        base = solutions_dir if use_reference else student_dir
-        folders.append(str(base / f"{module['number']:02d}_{module['slug']}"))  # as grader.manifest.Module.folder
-    return folders
+    solutions_dir = manifest.root / manifest.solutions_dir
+    return [str((solutions_dir if source == "solutions" or module.number in reference else manifest.student_dir)
+                / module.folder) for module in manifest.modules]
 
 
 __path__ = _active_folders()

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from tinytorch.autograd import Function, is_grad_enabled, no_grad, record
+from tinytorch.autograd import Function, needs_grad, no_grad, record
 from tinytorch.layers import Module
 from tinytorch.tensor import Tensor, generator
 
@@ -172,7 +172,7 @@ def as_indices(indices: Any, num_embeddings: int) -> np.ndarray:
 #   about rows.
 #
 # Recording follows module 09 exactly: compute the value with numpy; then, *only if*
-# recording is on (`is_grad_enabled()`) *and* `weight.requires_grad`, build an
+# `needs_grad(weight)` (recording is on *and* the weight requires grad), build an
 # `EmbeddingFn(weight, ids)` and `record` it on the output. The ids are not an input of
 # the Function (they are integers: there is no gradient with respect to an id), so its only
 # input is the weight and it keeps the checked id array as `self.indices`.

@@ -72,7 +72,7 @@ import numpy as np
 import tinytorch.autograd  # noqa: F401  (gives Tensor operations, activations and losses their gradients)
 from tinytorch.activations import GELU, Sigmoid
 from tinytorch.attention import scaled_dot_product_attention
-from tinytorch.autograd import Function, is_grad_enabled, no_grad, record
+from tinytorch.autograd import Function, needs_grad, no_grad, record
 from tinytorch.embeddings import Embedding
 from tinytorch.layers import Dropout, Linear, Module
 from tinytorch.tensor import Tensor, generator

@@ -1393,9 +1393,9 @@ def describe_graph(output: Tensor) -> str:
 # wrapping the wrappers (in a notebook, re-run it after changing a Function). It runs when
 # this module is imported, so `import tinytorch.autograd` is all a later module needs.
 #
-# Step 2's marking is `record(out, function)`. Later modules that add a primitive of their own
-# (convolution in 09, embedding lookup in 11, RoPE in 13) compute the value with numpy and call
-# `record` themselves when `is_grad_enabled()` and an input requires grad.
+# Step 2's question is `needs_grad(*inputs)` and its marking is `record(out, function)`. Later
+# modules that add a primitive of their own (convolution in 09, embedding lookup in 11, RoPE in
+# 13) compute the value with numpy, then ask `needs_grad` and call `record` the same way.
 
 # %%
 TENSOR_FUNCTIONS: list[tuple[str, type[Function]]] = [
@@ -1424,10 +1424,10 @@ def record(out: Tensor, function: Function) -> Tensor:
     return out
 
 
-def _needs_recording(args: tuple, kwargs: dict) -> bool:
-    if not _grad_enabled:
-        return False
-    return any(isinstance(a, Tensor) and a.requires_grad for a in (*args, *kwargs.values()))
+def needs_grad(*inputs: Any) -> bool:
+    """Should an operation on `inputs` record itself? Only when recording is on (not inside
+    `no_grad`) and some input is a Tensor that requires grad. Every primitive asks this first."""
+    return _grad_enabled and any(isinstance(a, Tensor) and a.requires_grad for a in inputs)
 
 
 def _recorder(original: Callable, function_class: type[Function]) -> Callable:
@@ -1435,7 +1435,7 @@ def _recorder(original: Callable, function_class: type[Function]) -> Callable:
 
     @functools.wraps(original)
     def recorded(*args: Any, **kwargs: Any) -> Any:
-        if not _needs_recording(args, kwargs):
+        if not needs_grad(*args, *kwargs.values()):
             return original(*args, **kwargs)
         with no_grad():
             out = original(*args, **kwargs)

@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tinytorch.autograd import Function, is_grad_enabled, no_grad, record
+from tinytorch.autograd import Function, needs_grad, no_grad, record
 from tinytorch.layers import Module
 from tinytorch.tensor import Tensor, generator
 
@@ -199,8 +199,8 @@ def sliding_windows(x: np.ndarray, kernel_size: int | tuple[int, int],
 # ### Recording the gradient
 #
 # `conv2d` is a new primitive, so it records its own node, exactly the way module 05's
-# recorder does: if gradients are enabled (`is_grad_enabled()`) and any of `x`, `weight`,
-# `bias` requires grad, build a `Conv2dFn` (section 5), store the output array in its
+# recorder does: if `needs_grad(x, weight, bias)` (module 05: recording is on and some input
+# requires grad), build a `Conv2dFn` (section 5), store the output array in its
 # `output`, and mark the result with `requires_grad = True` and `_grad_fn = function`.
 # Module 05's `record(out, function)` (section 2.11) does the marking. `Conv2dFn` keeps
 # `cols`: backward needs exactly that matrix, and recomputing it would cost a second copy.
@@ -211,11 +211,6 @@ def sliding_windows(x: np.ndarray, kernel_size: int | tuple[int, int],
 # empty. A ValueError naming the shapes, please.
 
 # %%
-def _needs_grad(*tensors: Any) -> bool:
-    """True when recording is on and some input is a Tensor that requires grad."""
-    return is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in tensors)
-
-
 class Conv2dFn(Function):
     """conv2d(x, weight, bias): inputs (x, weight) or (x, weight, bias); keeps im2col's `cols`."""
 
@@ -260,7 +255,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
         out = out + bias.data
     out = np.ascontiguousarray(out.reshape(n_images, h_out, w_out, c_out).transpose(0, 3, 1, 2))
     result = Tensor(out)
-    if _needs_grad(x, weight, bias):
+    if needs_grad(x, weight, bias):
         record(result, Conv2dFn(x, weight, bias, stride=(sh, sw), padding=(ph, pw), cols=cols))
     return result
     ### END SOLUTION
@@ -413,7 +408,7 @@ def max_pool2d(x: Tensor, kernel_size: int | tuple[int, int],
     argmax = flat.argmax(axis=-1)  # the first maximum of each window
     out = np.take_along_axis(flat, argmax[..., None], axis=-1)[..., 0]
     result = Tensor(out)
-    if _needs_grad(x):
+    if needs_grad(x):
         record(result, MaxPool2dFn(x, kernel_size=(kh, kw), stride=(sh, sw), argmax=argmax))
     return result
     ### END SOLUTION
@@ -437,7 +432,7 @@ def avg_pool2d(x: Tensor, kernel_size: int | tuple[int, int],
     ### BEGIN SOLUTION
     out = sliding_windows(x.data, (kh, kw), (sh, sw)).mean(axis=(-2, -1))
     result = Tensor(out)
-    if _needs_grad(x):
+    if needs_grad(x):
         record(result, AvgPool2dFn(x, kernel_size=(kh, kw), stride=(sh, sw)))
     return result
     ### END SOLUTION

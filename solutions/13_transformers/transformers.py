@@ -72,7 +72,7 @@ import numpy as np
 import tinytorch.autograd  # noqa: F401  (gives Tensor operations, activations and losses their gradients)
 from tinytorch.activations import GELU, Sigmoid
 from tinytorch.attention import scaled_dot_product_attention
-from tinytorch.autograd import Function, is_grad_enabled, no_grad, record
+from tinytorch.autograd import Function, needs_grad, no_grad, record
 from tinytorch.embeddings import Embedding
 from tinytorch.layers import Dropout, Linear, Module
 from tinytorch.tensor import Tensor, generator
@@ -357,7 +357,7 @@ def apply_rope(x: Tensor, base: float = 10000.0, offset: int = 0) -> Tensor:
     cos, sin = rope_angles(seq_len, dim, base, offset)
     cos, sin = cos.astype(x.dtype), sin.astype(x.dtype)
     out = Tensor(_rotate_pairs(x.data, cos, sin))
-    if is_grad_enabled() and x.requires_grad:
+    if needs_grad(x):
         record(out, RopeFn(x, cos, sin))
     return out
     ### END SOLUTION

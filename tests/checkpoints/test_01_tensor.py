@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from grader.expect import expect_close, expect_equal, expect_raises, expect_that
+from tests.checkpoints.common import torch64, values
 from tinytorch.tensor import (
     Tensor,
     arange,
@@ -34,20 +35,11 @@ F64 = np.dtype(np.float64)
 I64 = np.dtype(np.int64)
 
 
-def torch64(array: np.ndarray) -> torch.Tensor:
-    """The same numbers as a float64 torch tensor (a copy, so any strides are fine)."""
-    return torch.tensor(np.asarray(array, dtype=np.float64))
-
-
 def expect_float64(got, call: str) -> None:
     """float64 in must give float64 out, also when numpy hands back a numpy scalar."""
     expect_equal(got.dtype, F64, call=call + " .dtype",
                  hint="float64 in, float64 out; a 0-d result comes from numpy as a numpy scalar "
                       "(np.float64), which must keep its dtype too")
-
-
-def values(low: float = -5.0, high: float = 5.0):
-    return st.floats(low, high, allow_nan=False, allow_infinity=False, allow_subnormal=False)
 
 
 def float64_array(shape: tuple[int, ...], low: float = -5.0, high: float = 5.0):

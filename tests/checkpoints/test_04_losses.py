@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from grader.expect import expect_close, expect_equal, expect_raises, expect_that
+from tests.checkpoints.common import show, torch64, values
 from tinytorch.losses import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -44,14 +45,6 @@ F32 = np.dtype(np.float32)
 F64 = np.dtype(np.float64)
 
 
-def torch64(array: np.ndarray) -> torch.Tensor:
-    return torch.tensor(np.asarray(array, dtype=np.float64))
-
-
-def show(array: np.ndarray) -> str:
-    return " ".join(np.array2string(np.asarray(array), precision=4, separator=", ", threshold=20).split())
-
-
 # -- predicates, judged on the trusted side over the values your code produced ------------------
 
 def all_finite(values) -> bool:
@@ -71,10 +64,6 @@ def at_least_pinsker(kl, p, q) -> bool:
     """KL(p || q) >= 1/2 (sum |p - q|)^2 in every row (Pinsker's inequality), so KL >= 0 and 0 only if q = p."""
     bound = 0.5 * np.abs(p - q).sum(axis=-1) ** 2
     return np.shape(kl) == bound.shape and bool(np.all(kl >= bound - 1e-12))
-
-
-def values(low: float, high: float):
-    return st.floats(low, high, allow_nan=False, allow_infinity=False, allow_subnormal=False)
 
 
 shapes = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4)

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from grader.expect import expect_close, expect_equal, expect_raises, expect_that
+from tests.checkpoints.common import show, torch64, values
 from tinytorch.activations import GELU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from tinytorch.autograd import (
     Function,
@@ -47,15 +48,6 @@ RTOL, ATOL = 1e-9, 1e-10
 
 # The oracle works on tiny tensors, where torch's thread pool costs far more than it saves.
 torch.set_num_threads(1)
-
-
-def torch64(array) -> torch.Tensor:
-    """A float64 torch leaf with the same numbers (a copy, so any strides are fine)."""
-    return torch.tensor(np.asarray(array, dtype=np.float64), requires_grad=True)
-
-
-def show(array) -> str:
-    return " ".join(np.array2string(np.asarray(array), precision=4, separator=", ", threshold=12).split())
 
 
 def describe(names: str, arrays) -> str:
@@ -94,7 +86,7 @@ def check_gradients(ours, theirs, arrays, *, names: str, call: str, hint: str,
                     rtol: float = RTOL, atol: float = ATOL) -> None:
     """Run ours(*Tensors) and theirs(*torch tensors), backward the same g, compare input grads."""
     ours_inputs = [Tensor(a, requires_grad=True) for a in arrays]
-    torch_inputs = [torch64(a) for a in arrays]
+    torch_inputs = [torch64(a, requires_grad=True) for a in arrays]
     got = ours(*ours_inputs)
     expected = theirs(*torch_inputs)
     where = f"{call}.backward(g) with {describe(names, arrays)}"
@@ -111,10 +103,6 @@ def check_gradients(ours, theirs, arrays, *, names: str, call: str, hint: str,
                      hint=hint)
 
 
-def values(low: float = -3.0, high: float = 3.0):
-    return st.floats(low, high, allow_nan=False, allow_infinity=False, allow_subnormal=False)
-
-
 def strided(array: np.ndarray) -> np.ndarray:
     """The same numbers as a non-contiguous view (every other element of a bigger array)."""
     if array.ndim == 0:
@@ -127,7 +115,7 @@ def strided(array: np.ndarray) -> np.ndarray:
 @st.composite
 def arrays_of(draw, shape, elements=None):
     """A float64 array of `shape`, sometimes as a non-contiguous view."""
-    array = draw(hnp.arrays(np.float64, shape, elements=values() if elements is None else elements))
+    array = draw(hnp.arrays(np.float64, shape, elements=values(-3.0, 3.0) if elements is None else elements))
     return strided(array) if draw(st.booleans()) else array
 
 
@@ -389,10 +377,10 @@ def broadcast_pair(draw, a_elements, b_elements):
 
 integers_as_floats = st.integers(-4, 4).map(float)
 BINARY = {
-    "a + b": (lambda a, b: a + b, values(), values()),
-    "a - b": (lambda a, b: a - b, values(), values()),
-    "a * b": (lambda a, b: a * b, values(), values()),
-    "a / b": (lambda a, b: a / b, values(), away_from_zero),
+    "a + b": (lambda a, b: a + b, values(-3.0, 3.0), values(-3.0, 3.0)),
+    "a - b": (lambda a, b: a - b, values(-3.0, 3.0), values(-3.0, 3.0)),
+    "a * b": (lambda a, b: a * b, values(-3.0, 3.0), values(-3.0, 3.0)),
+    "a / b": (lambda a, b: a / b, values(-3.0, 3.0), away_from_zero),
     # whole numbers against halves: never an exact tie
     "a.maximum(b)": (None, integers_as_floats, integers_as_floats.map(lambda v: v + 0.5)),
 }
@@ -1034,7 +1022,7 @@ def test_linear_gradients_match_torch():
     twin = _torch_linear(layer)
     x0 = rng.standard_normal((2, 5, 3))
     x = Tensor(x0, requires_grad=True)
-    x_torch = torch64(x0)
+    x_torch = torch64(x0, requires_grad=True)
     upstream = upstream_for((2, 5, 4))
     layer(x).backward(upstream)
     twin(x_torch).backward(torch.tensor(upstream))

@@ -320,9 +320,16 @@ def first_step_size(name, kwargs, start):
 
 def test_step_leaves_every_gradient_as_it_was():
     """step() leaves every p.grad array as it was, with or without weight decay and momentum"""
-    configs = [("SGD", dict(lr=0.1, momentum=0.9)), ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.1)),
-               ("RMSprop", dict(lr=0.01, weight_decay=0.1, momentum=0.5)), ("Adam", dict(lr=0.01, weight_decay=0.1))]
-    a, b, starts = problem()
+    expect_steps_leave_gradients([("SGD", dict(lr=0.1, momentum=0.9)),
+                                  ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.1)),
+                                  ("RMSprop", dict(lr=0.01, weight_decay=0.1, momentum=0.5)),
+                                  ("Adam", dict(lr=0.01, weight_decay=0.1))])
+
+
+def expect_steps_leave_gradients(configs, seed: int = 0, shapes=SHAPES) -> None:
+    """Three steps of each optimizer: the gradient arrays it was given are unchanged afterwards,
+    and the parameters are torch's after the same three steps."""
+    a, b, starts = problem(seed, shapes)
     for name, kwargs in configs:
         params = [Tensor(x.copy()) for x in starts]
         optimizer = CLASSES[name](params, **kwargs)
@@ -337,8 +344,8 @@ def test_step_leaves_every_gradient_as_it_was():
                     hint="write g = g + weight_decay * p, not g += ...; and store a copy of g as the first "
                          "momentum buffer (np.array(g)), since the buffer is later updated in place")
         for index, p in enumerate(params):
-            expect_close(p, torch_run(name, kwargs, steps=3)[0][-1][index], rtol=RTOL, atol=ATOL,
-                         call=f"{describe(name, kwargs)}: parameter {index} after 3 steps",
+            expect_close(p, torch_run(name, kwargs, steps=3, seed=seed, shapes=shapes)[0][-1][index],
+                         rtol=RTOL, atol=ATOL, call=f"{describe(name, kwargs)}: parameter {index} after 3 steps",
                          hint="the same three steps as torch.optim")
 
 

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from grader.expect import expect_close, expect_equal, expect_raises, expect_that
+from tests.checkpoints.common import blobs
 from tinytorch.training import (
     CosineWarmupSchedule,
     Trainer,
@@ -76,15 +77,6 @@ def make_model(seed, dropout=0.0):
     for param, weight in zip(model.parameters(), initial_weights(seed)):
         param.data[...] = weight  # known values, not the random initialisation
     return model
-
-
-def blobs(n, seed):
-    """n points in 4-D, three classes whose means differ; float32 inputs, int64 labels."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 3, size=n)
-    centers = np.array([[2.0, 0.0, 0.0, 1.0], [-1.0, 2.0, 0.0, -1.0], [-1.0, -2.0, 1.0, 0.0]])
-    points = centers[labels] + rng.normal(0.0, 0.7, size=(n, 4))
-    return points.astype(np.float32), labels.astype(np.int64)
 
 
 def batches_of(points, labels, size):

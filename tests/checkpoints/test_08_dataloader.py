@@ -22,6 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from grader.expect import expect_equal, expect_raises, expect_that
+from tests.checkpoints.common import blobs
 from tinytorch.dataloader import DataLoader, Dataset, Subset, TensorDataset, random_split, train_val_split
 from tinytorch.layers import Linear
 from tinytorch.losses import CrossEntropyLoss
@@ -86,15 +87,6 @@ class Rows(Dataset):
 
     def __getitem__(self, index):
         return np.full(3, index, dtype=np.int32)
-
-
-def blobs(n, seed):
-    """n points in 4-D, three classes whose means differ; float32 inputs, int64 labels."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 3, size=n)
-    centers = np.array([[2.0, 0.0, 0.0, 1.0], [-1.0, 2.0, 0.0, -1.0], [-1.0, -2.0, 1.0, 0.0]])
-    points = centers[labels] + rng.normal(0.0, 0.7, size=(n, 4))
-    return points.astype(np.float32), labels.astype(np.int64)
 
 
 def subset_ids(subset):

@@ -132,6 +132,9 @@ def test_check_all_records_progress_unlocks_and_notices_edits(tito, finished_stu
         f.write("\n# an edit after passing\n")
     status = tito("status")
     assert "modified since check" in status.stdout
+    assert "needs 02" in status.stdout  # a milestone runs only on the files as they passed
+    locked = tito("milestone", "run", "perceptron", "--preset", "smoke")
+    assert locked.code == 2 and "02 activations (modified since check) must pass as the file is now" in locked.stderr
 
 
 @pytest.mark.parametrize("broken, checked, points", [("01", "03", 8), ("03", "05", 15)])

@@ -193,7 +193,7 @@ def test_graded_cells_take_their_points_from_the_manifest():
 def test_solution_build_autogrades_the_reference_to_full_marks(tito, tmp_path):
     done = tito("solution", "--course", str(tmp_path / "course"), timeout=900)
     assert done.code == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "autograde to full marks" in done.stdout
+    assert "the solution notebooks grade to full marks" in done.stdout
     assert len(list((tmp_path / "course" / "solution").glob("*/*.ipynb"))) == len(MANIFEST.available_modules())
     # executing the notebooks (nbgrader's solution build does) leaves no files for nbgrader to release
     for step in ("source", "release", "solution"):

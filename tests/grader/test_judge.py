@@ -4,6 +4,7 @@ file, and the judge's rules for records that are missing, forged, duplicated or 
 from __future__ import annotations
 
 import ast
+import re
 
 import numpy as np
 import pytest
@@ -168,14 +169,15 @@ def test_a_test_the_student_run_never_reached_fails():
 def test_no_test_file_computes_a_verdict_next_to_the_students_code():
     """A bool computed in the sandbox could be forged: checks go through values and predicates."""
     manifest = load_manifest(COURSE_ROOT)
-    files = [path for module in manifest.available_modules()
-             for path in (manifest.checkpoint_path(module), manifest.hidden_path(module))]
-    assert files
+    files = [COURSE_ROOT / "tests" / "checkpoints" / "common.py"]
+    files += [path for module in manifest.available_modules()
+              for path in (manifest.checkpoint_path(module), manifest.hidden_path(module))]
     offenders = [path.name for path in files if "expect_true" in path.read_text()]
     assert not offenders, offenders
     for path in files:  # and every file has a sandbox copy (parses, no oracle import left)
         copy = sandbox_source(path.read_text(), str(path))
-        assert "import torch" not in copy and "import tiktoken" not in copy, path.name
+        oracle_imports = re.findall(r"^\s*(?:import|from) (?:torch|tiktoken)\b(?!\w)", copy, re.M)
+        assert not oracle_imports, (path.name, oracle_imports)
 
 
 def test_containers_of_arrays_compare_item_by_item():

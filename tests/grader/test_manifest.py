@@ -6,6 +6,7 @@ import pytest
 
 from grader.errors import TitoError
 from grader.manifest import Target, load_manifest
+from tests.grader.conftest import COURSE_ROOT
 
 CURRICULUM_SLUGS = [
     "tensor", "activations", "layers", "losses", "autograd", "optimizers", "training", "dataloader",
@@ -68,5 +69,23 @@ def test_a_broken_manifest_is_a_one_line_error(tmp_path):
     with pytest.raises(TitoError, match="not valid TOML"):
         load_manifest(tmp_path)
     (tmp_path / "tito.toml").write_text("[course]\nname = 'x'\n")
-    with pytest.raises(TitoError, match="missing or malformed"):
+    with pytest.raises(TitoError, match="a required entry is missing: 'grading'"):
+        load_manifest(tmp_path)
+    (tmp_path / "tito.toml").write_bytes(bytes(range(128, 256)))
+    with pytest.raises(TitoError, match="not a text file"):
+        load_manifest(tmp_path)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("number = 2\n", 'number = "two"\n'), r"\[\[modules\]\] #2.number = 'two' should be a whole number"),
+    (("test_timeout_seconds = 30 ", 'test_timeout_seconds = "x" '), r"test_timeout_seconds = 'x' should be a number"),
+    (('slug = "tensor"\n', ""), r"\[\[modules\]\] #1 needs a field 'slug'"),
+    (("workers = 2 ", "wrkers = 2 "), r"\[grading\] has an unknown field 'wrkers'"),
+    (("prerequisites = [1]\n", 'prerequisites = ["one"]\n'), r"prerequisites = \['one'\] should be a list of whole numbers"),
+])
+def test_a_field_of_the_wrong_type_is_named_in_one_line(tmp_path, edit, message):
+    text = (COURSE_ROOT / "tito.toml").read_text()
+    assert edit[0] in text
+    (tmp_path / "tito.toml").write_text(text.replace(edit[0], edit[1], 1))
+    with pytest.raises(TitoError, match=message):
         load_manifest(tmp_path)

@@ -23,12 +23,11 @@ SUITES = [(module, kind) for module in MANIFEST.available_modules() for kind in 
 pytestmark = pytest.mark.skipif(bool(sandbox_problem()), reason=sandbox_problem() or "bwrap present")
 
 
+# The other direction, the reference at full marks through the sandbox in every module, is proved
+# by `tito solution` (test_instructor_pipeline), which grades every solution notebook this way.
 @pytest.mark.parametrize("module, kind", SUITES, ids=[f"{m.folder}-{k}" for m, k in SUITES])
-def test_reference_gets_full_marks_and_stub_none_through_the_sandbox(module, kind):
+def test_the_stub_scores_nothing_through_the_sandbox(module, kind):
     expectations = load_expectations(expectations_for(MANIFEST, module, kind, expectations_cache()))
-    reference = judge(expectations, record_in_sandbox(MANIFEST, module, MANIFEST.solution_path(module).read_text(), kind))
-    failures = [f"{t.name}: {t.message}" for t in reference.tests if not t.passed]
-    assert not reference.errors and not failures, "\n".join(reference.errors + failures)
-    assert reference.passed_count == len(expectations.tests) > 0
+    assert len(expectations.tests) > 0
     stub = judge(expectations, record_in_sandbox(MANIFEST, module, stub_text(MANIFEST.solution_path(module).read_text()), kind))
     assert stub.passed_count == 0, [t.name for t in stub.tests if t.passed]

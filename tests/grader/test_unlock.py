@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from grader.milestones import is_unlocked, missing_modules, newly_unlocked
-from grader.progress import ModuleResult, Progress, now
+import pytest
+
+from grader.checkpoint import CheckpointRun
+from grader.checkpoint import TestOutcome as Outcome  # not a test class
+from grader.checking import failure_cause
+from grader.errors import TitoError
+from grader.manifest import load_manifest
+from grader.milestones import is_unlocked, missing_modules, newly_unlocked, run_milestone
+from grader.progress import ModuleResult, Progress, now, store_for
+from grader.workspace import ModuleState, file_sha256, module_state, reset_module
+from tests.grader.conftest import COURSE_ROOT
+
+MANIFEST = load_manifest(COURSE_ROOT)
+
+
+def result(status: str, number: int) -> ModuleResult:
+    """A result for the student's file of module `number` as it is now."""
+    path = MANIFEST.student_path(MANIFEST.module_by_number(number))
+    return ModuleResult(status=status, score=0, points=1, passed=0, total=1, checked_at=now(),
+                        sha256=file_sha256(path) if path.exists() else "")
 
 
 def progress_with(passed: list[int], failed: list[int] = ()) -> Progress:
-    def result(status: str) -> ModuleResult:
-        return ModuleResult(status=status, score=0, points=1, passed=0, total=1, checked_at=now(), sha256="")
-    modules = {f"{n:02d}": result("passed") for n in passed}
-    modules.update({f"{n:02d}": result("failed") for n in failed})
+    modules = {f"{n:02d}": result("passed", n) for n in passed}
+    modules.update({f"{n:02d}": result("failed", n) for n in failed})
     return Progress(modules=modules)
 
 
@@ -32,6 +48,42 @@ def test_an_unavailable_milestone_never_unlocks(manifest):
     tinygpt = manifest.find_milestone("tinygpt")
     assert not tinygpt.available
     assert not is_unlocked(manifest, progress_with(list(range(1, 21))), tinygpt)
+
+
+def test_a_file_edited_since_it_passed_locks_the_milestone_again(manifest):
+    progress = progress_with([1, 2, 3, 4])
+    progress.modules["02"].sha256 = "0" * 64  # the file is no longer the one that passed
+    perceptron = manifest.find_milestone("perceptron")
+    assert [m.id for m in missing_modules(manifest, progress, perceptron)] == ["02"]
+    with pytest.raises(TitoError, match=r"02 activations \(modified since check\) must pass as the file is now"):
+        run_milestone(manifest, progress, perceptron, "smoke")
+
+
+def test_a_reset_module_is_not_checked_and_locks_what_needs_it(tmp_path, monkeypatch, state_dir):
+    student = tmp_path / "student"
+    module = MANIFEST.find_module("02")
+    (student / module.folder).mkdir(parents=True)
+    (student / module.file).write_text("# my work\n")
+    monkeypatch.setenv("TITO_MODULES_DIR", str(student))
+    manifest = load_manifest(COURSE_ROOT)
+    with store_for(manifest.state_dir).update() as progress:
+        progress.modules["02"] = ModuleResult("passed", 6, 6, 1, 1, now(), file_sha256(student / module.file))
+    reset_module(manifest, module)
+    after = store_for(manifest.state_dir).load()
+    assert "02" not in after.modules
+    assert module_state(manifest, after, module) is ModuleState.NOT_CHECKED
+    assert (manifest.state_dir / "backups" / module.folder).exists()
+
+
+def test_a_failure_that_comes_from_an_earlier_module_names_it(manifest):
+    losses = manifest.find_module("04")
+    broken_import = CheckpointRun(losses, errors=["cannot import your code: syntax error in modules/01_tensor/tensor.py:3"])
+    assert failure_cause(manifest, losses, broken_import) == "module 01 did not import"
+    unfinished = CheckpointRun(losses, tests=[Outcome("t", False, "not written yet: Tensor.sum (modules/01_tensor/"
+                                                                         "tensor.py:9)\n  that is module 01_tensor")])
+    assert failure_cause(manifest, losses, unfinished) == "module 01 is not finished"
+    own = CheckpointRun(losses, tests=[Outcome("t", False, "not written yet: MSELoss (modules/04_losses/losses.py:9)")])
+    assert failure_cause(manifest, losses, own) == ""
 
 
 def test_running_a_locked_milestone_names_the_missing_modules(tito):

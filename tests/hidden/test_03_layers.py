@@ -11,18 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from grader.expect import expect_close, expect_equal, expect_raises, expect_that
+from tests.checkpoints.test_03_layers import different_arrays, same_arrays
 from tinytorch.layers import Dropout, Linear, Module, Sequential
 from tinytorch.tensor import Tensor, manual_seed
-
-
-def same_arrays(pair):
-    first, second = pair
-    return np.shape(first) == np.shape(second) and np.array_equal(first, second)
-
-
-def different_arrays(pair):
-    first, second = pair
-    return np.shape(first) == np.shape(second) and not np.array_equal(first, second)
 
 
 def zero_or_doubled(out, x):

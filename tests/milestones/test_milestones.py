@@ -85,3 +85,16 @@ def test_a_smoke_run_never_erases_an_achieved_result(tmp_path, harness):
         harness.MilestoneRun(MANIFEST, perceptron, "smoke", {}).finish({"accuracy": 0.5})
     recorded = json.loads((tmp_path / "progress.json").read_text())["milestones"]["perceptron"]
     assert recorded["achieved"] is True and recorded["preset"] == "default"
+
+
+def test_a_module_that_stops_a_milestone_is_named_in_one_line(tmp_path):
+    """On the stubs (the course's modules/ folder), the perceptron stops in module 03's Linear."""
+    env = {**os.environ, "TITO_SOURCE": "modules", "TITO_STATE_DIR": str(tmp_path), "MPLBACKEND": "Agg",
+           "COLUMNS": "300"}
+    done = subprocess.run([sys.executable, str(MANIFEST.script_path(MANIFEST.find_milestone("perceptron"))),
+                           "--preset", "smoke"], cwd=COURSE_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "error: module 03_layers stopped the milestone in Linear.__init__ (" in done.stdout
+    assert "not written yet; `tito check 03` shows what is wrong" in done.stdout
+    assert "Traceback" in (tmp_path / "milestones" / "perceptron" / "crash.log").read_text()

@@ -1,0 +1,38 @@
+"""What several checkpoints (and the hidden checks) share: input strategies, the float64 torch
+oracle, short pictures of arrays for failure messages, a small data set.
+
+Like every test file, this one runs in two places in `tito grade`: with the oracle, against the
+reference (the trusted run), and rewritten inside the sandbox, where `torch` is an inert
+stand-in (grader/sandbox_view.py). So nothing here may compute an input from torch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from hypothesis import strategies as st
+
+
+def values(low: float, high: float) -> st.SearchStrategy[float]:
+    """Finite floats in [low, high]: no NaN, no infinity, no subnormals (their float32 rounding is
+    its own lesson, not this one's)."""
+    return st.floats(low, high, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+
+
+def torch64(array, requires_grad: bool = False) -> torch.Tensor:
+    """The same numbers as a float64 torch tensor (a copy, so any strides are fine)."""
+    return torch.tensor(np.asarray(array, dtype=np.float64), requires_grad=requires_grad)
+
+
+def show(array, threshold: int = 12) -> str:
+    """A short one-line picture of an array for the `call` line of a failure."""
+    return " ".join(np.array2string(np.asarray(array), precision=4, separator=", ", threshold=threshold).split())
+
+
+def blobs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n points in 4-D, three classes whose means differ; float32 inputs, int64 labels."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, size=n)
+    centers = np.array([[2.0, 0.0, 0.0, 1.0], [-1.0, 2.0, 0.0, -1.0], [-1.0, -2.0, 1.0, 0.0]])
+    points = centers[labels] + rng.normal(0.0, 0.7, size=(n, 4))
+    return points.astype(np.float32), labels.astype(np.int64)
