@@ -103,13 +103,20 @@ def child_environment(manifest: Manifest, module: Module, choice: SourceChoice, 
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(manifest.root), env.get("PYTHONPATH")]))
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # keep the student's folders free of __pycache__
     env["MPLBACKEND"] = "Agg"
+    env.update(PLUGINS_ENV)
     env.setdefault("OMP_NUM_THREADS", "1")  # tiny test tensors: threads cost more than they save
     return env
+
+
+# pytest loads every plugin installed in the environment (anyio, xdist, ...) unless told not to:
+# about a second per run, spent before the first test. A checkpoint needs only these.
+PLUGINS_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 
 
 def pytest_arguments(manifest: Manifest, test_files: list[str], report: str, rootdir: str) -> list[str]:
     return [
         "-m", "pytest", *test_files,
+        "-p", "pytest_timeout", "-p", "_hypothesis_pytestplugin",
         "-p", "grader.pytest_plugin", f"--tito-report={report}",
         "-p", "no:cacheprovider", "-q", "--no-header", "-rN",
         f"--timeout={manifest.grading.test_timeout_seconds:g}", "--timeout-method=signal",

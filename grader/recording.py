@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .checkpoint import CheckpointRun, SourceChoice, apply_event, finish, pytest_arguments, router_environment, \
+from .checkpoint import PLUGINS_ENV, CheckpointRun, SourceChoice, apply_event, finish, pytest_arguments, router_environment, \
     run_settings, stream_events
 from .manifest import MANIFEST_NAME, Manifest, Module
 from .sandbox import GradingSandbox, Limits
@@ -89,6 +89,7 @@ def record_in_sandbox(manifest: Manifest, module: Module, code: str, kind: str, 
         env = router_environment(manifest, module, SourceChoice(reference_deps=True),
                                  f"{inside_course}/{manifest.modules_dir}")
         env.update(run_settings(manifest, module, "record", inside_course).to_env())
+        env.update(PLUGINS_ENV)
         env["TITO_ROOT"] = inside_course
         argv = [sys.executable, *pytest_arguments(manifest, [str(test_file)], inside_report, inside_course),
                 "-p", "no:faulthandler"]
