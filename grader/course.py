@@ -4,6 +4,8 @@
     <course>/release/NN_slug/slug.ipynb    nbgrader generate_assignment (the student notebooks)
     <course>/solution/NN_slug/slug.ipynb   nbgrader's GenerateSolution
     <course>/gradebook.db                  nbgrader's SQLite gradebook (assignments, then grades)
+    <course>/submitted|autograded/STUDENT/NN_slug/slug.ipynb   what `tito grade` shows formgrader
+    <course>/results/STUDENT/NN_slug.json  `tito grade`'s judged result of one submission (feedback reads it)
 
 Every module is an nbgrader assignment named after its folder (`05_autograd`) with one
 notebook. Two locked, graded cells are appended to each source notebook: the first runs the
@@ -38,6 +40,10 @@ def assignment_name(module: Module) -> str:
 
 def notebook_name(module: Module) -> str:
     return Path(module.file).stem
+
+
+def results_path(course: Path, student: str, module: Module) -> Path:
+    return course / "results" / student / f"{module.folder}.json"
 
 
 def grade_cell_ids(module: Module) -> tuple[str, str]:

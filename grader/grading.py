@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .checkpoint import CheckpointRun
-from .course import KERNELSPEC, assignment_name, course_root, grade_cell_ids, graded_cells, nbgrader_api, notebook_name
+from .course import KERNELSPEC, assignment_name, course_root, grade_cell_ids, graded_cells, nbgrader_api, notebook_name, \
+    results_path
 from .errors import TitoError
 from .judge import expectations_for, judge, load_expectations
 from .manifest import Grading, Manifest, Module, load_manifest
@@ -61,17 +62,46 @@ class GradeSettings:
 
 
 @dataclass
+class VisibleTest:
+    """One visible check as feedback shows it (hidden checks are never listed)."""
+    name: str
+    passed: bool
+    message: str
+
+
+@dataclass
+class KindResult:
+    """The judged run of one kind of checks ("checkpoint" or "hidden") for one submission."""
+    kind: str
+    score: float
+    points: float
+    passed: int
+    total: int
+    errors: list[str] = field(default_factory=list)         # visible runs only
+    tests: list[VisibleTest] = field(default_factory=list)  # visible runs only
+
+    @classmethod
+    def from_json(cls, raw: dict) -> KindResult:
+        return cls(**{**raw, "tests": [VisibleTest(**t) for t in raw.get("tests", [])]})
+
+
+@dataclass
 class JobResult:
     student: str
     module_id: str
     scores: dict[str, float] = field(default_factory=dict)   # grade_id -> points earned
-    results: list[dict] = field(default_factory=list)        # per kind: score, counts, visible tests
+    results: list[KindResult] = field(default_factory=list)
     error: str = ""
     sandboxed: bool = True
 
     @property
     def total(self) -> float:
         return round(sum(self.scores.values()), 2)
+
+    @classmethod
+    def from_json(cls, raw: dict) -> JobResult:
+        """A result file written by `record_result` (results/<student>/<module>.json)."""
+        return cls(**{**raw, "results": [KindResult.from_json(r) for r in raw.get("results", [])]})
 
 
 # -- finding submissions --------------------------------------------------------------------------
@@ -160,12 +190,12 @@ def grade_run(manifest: Manifest, module: Module, code: str, kind: str, settings
     return judge(expectations, recorded)
 
 
-def result_record(run: CheckpointRun, kind: str, score: float, points: float) -> dict:
+def result_record(run: CheckpointRun, kind: str, score: float, points: float) -> KindResult:
     """What `tito feedback` may show: visible checks in full, hidden checks as a count only."""
-    return {"kind": kind, "score": score, "points": points, "passed": run.passed_count, "total": run.total,
-            "errors": [] if kind == "hidden" else run.errors[:3],
-            "tests": [] if kind == "hidden" else [{"name": t.name, "passed": t.passed, "message": t.message}
-                                                   for t in run.tests]}
+    visible = kind != "hidden"
+    return KindResult(kind, score, points, run.passed_count, run.total,
+                      errors=run.errors[:3] if visible else [],
+                      tests=[VisibleTest(t.name, t.passed, t.message) for t in run.tests] if visible else [])
 
 
 def grade_job(job: Job, settings: GradeSettings) -> JobResult:
@@ -238,7 +268,7 @@ def write_notebooks(manifest: Manifest, module: Module, job: Job, result: JobRes
     submitted = course / "submitted" / result.student / assignment_name(module) / name
     submitted.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, submitted)
-    reports = {record["kind"]: record for record in result.results}
+    reports = {record.kind: record for record in result.results}
     for cell in notebook.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id in ids:
@@ -249,21 +279,19 @@ def write_notebooks(manifest: Manifest, module: Module, job: Job, result: JobRes
     nbformat.write(notebook, autograded)
 
 
-def report_text(record: dict | None, result: JobResult) -> str:
+def report_text(record: KindResult | None, result: JobResult) -> str:
     if record is None:
         return f"not graded: {result.error}\n"
-    if record["kind"] == "hidden":
-        return f"hidden checks: {record['passed']}/{record['total']} passed\nscore {record['score']:g}/{record['points']:g}\n"
-    lines = [f"{'✓' if t['passed'] else '✗'} {t['name']}" for t in record["tests"]]
-    lines += [f"✗ {error}" for error in record["errors"]]
-    lines.append(f"{record['passed']}/{record['total']} tests passed, score {record['score']:g}/{record['points']:g}")
+    if record.kind == "hidden":
+        return f"hidden checks: {record.passed}/{record.total} passed\nscore {record.score:g}/{record.points:g}\n"
+    lines = [f"{'✓' if t.passed else '✗'} {t.name}" for t in record.tests]
+    lines += [f"✗ {error}" for error in record.errors]
+    lines.append(f"{record.passed}/{record.total} tests passed, score {record.score:g}/{record.points:g}")
     if not result.sandboxed:
         lines.append(UNSANDBOXED)
     return "\n".join(lines) + "\n"
 
 
-def results_path(course: Path, student: str, module: Module) -> Path:
-    return course / "results" / student / f"{module.folder}.json"
 
 
 def expectations_cache() -> Path:

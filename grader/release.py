@@ -51,9 +51,9 @@ def release(manifest: Manifest, course: Path | None, out: Path | None,
 
 def _shortfall(result: JobResult) -> str:
     """Where a reference lost points: "(hidden 11/12; checkpoint 20/20)" and the first failed visible test."""
-    counts = "; ".join(f"{r['kind']} {r['passed']}/{r['total']}" for r in result.results)
-    failed = [t for r in result.results for t in r["tests"] if not t["passed"]]
-    return f" ({counts})" + (f"; first failure: {failed[0]['name']}: {failed[0]['message']}" if failed else "")
+    counts = "; ".join(f"{r.kind} {r.passed}/{r.total}" for r in result.results)
+    failed = [t for r in result.results for t in r.tests if not t.passed]
+    return f" ({counts})" + (f"; first failure: {failed[0].name}: {failed[0].message}" if failed else "")
 
 
 def verify_solution(manifest: Manifest, course: Path | None,

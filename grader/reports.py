@@ -6,8 +6,8 @@ import csv
 import json
 from pathlib import Path
 
-from .course import assignment_name, nbgrader_api
-from .grading import UNSANDBOXED, results_path
+from .course import assignment_name, nbgrader_api, results_path
+from .grading import UNSANDBOXED, JobResult
 from .manifest import Manifest, Module
 
 
@@ -77,19 +77,19 @@ def feedback_text(manifest: Manifest, course: Path, student: str, scores: dict[s
         path = results_path(course, student, module)
         if not path.exists():
             continue
-        result = json.loads(path.read_text())
+        result = JobResult.from_json(json.loads(path.read_text()))
         lines += [f"## {module.id} {module.title}: {scores.get(module.id, 0):g}/{module.points:g}", ""]
-        if result.get("error"):
-            lines += [f"- grading problem: {result['error']}", ""]
-        for record in result.get("results", []):
-            if record["kind"] == "hidden":
-                lines.append(f"- additional instructor checks: {record['passed']}/{record['total']} passed")
+        if result.error:
+            lines += [f"- grading problem: {result.error}", ""]
+        for record in result.results:
+            if record.kind == "hidden":
+                lines.append(f"- additional instructor checks: {record.passed}/{record.total} passed")
                 continue
-            for test in record["tests"]:
-                lines.append(f"- {'✓' if test['passed'] else '✗'} {test['name']}")
-                if not test["passed"]:
-                    lines += ["", "  ```", *(f"  {line}" for line in test["message"].splitlines()), "  ```", ""]
-            lines += [f"- {error}" for error in record.get("errors", [])]
+            for test in record.tests:
+                lines.append(f"- {'✓' if test.passed else '✗'} {test.name}")
+                if not test.passed:
+                    lines += ["", "  ```", *(f"  {line}" for line in test.message.splitlines()), "  ```", ""]
+            lines += [f"- {error}" for error in record.errors]
         lines.append("")
     return "\n".join(lines)
 

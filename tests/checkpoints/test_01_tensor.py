@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -567,8 +567,14 @@ REDUCTIONS = {
 }
 
 
+# Always tried, whatever Hypothesis draws: a tuple of two axes that are not neighbours.
+TWO_AXES = (np.random.default_rng(5).standard_normal((2, 3, 4)), (0, 2))
+
+
 @pytest.mark.parametrize("name", sorted(REDUCTIONS))
 @given(x_axis=array_and_axis(), keepdims=st.booleans())
+@example(x_axis=TWO_AXES, keepdims=False)
+@example(x_axis=TWO_AXES, keepdims=True)
 def test_reductions_match_torch(x_axis, keepdims, name):
     """sum, mean, var, max and min with axis None, int, negative or tuple, and keepdims"""
     x, axis = x_axis
