@@ -108,23 +108,8 @@ def train_reversal(run: MilestoneRun) -> tuple[GPT, np.ndarray, float]:
 
 
 def attention_maps(model: GPT, row: np.ndarray) -> list[np.ndarray]:
-    """The attention weights (heads, T, T) of every block for one sequence.
-
-    The model's forward pass does not keep its weights, so we walk the same path by hand:
-    embeddings, then each block's attention asked for its weights.
-    """
-    maps = []
-    with no_grad():
-        idx = row[None, :-1]
-        x = model.wte(idx)
-        if model.wpe is not None:
-            x = x + model.wpe(np.arange(idx.shape[1]))
-        for block in model.blocks:
-            attended, weights = block.attn(block.ln_1(x), need_weights=True)
-            maps.append(weights.data[0])
-            x = x + attended
-            x = x + block.mlp(block.ln_2(x))
-    return maps
+    """The attention weights (heads, T, T) of every block for one sequence."""
+    return [weights[0] for weights in model.attention_maps(row[None, :-1])]
 
 
 def plot_attention(maps: list[np.ndarray], row: np.ndarray):

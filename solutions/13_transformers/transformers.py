@@ -581,6 +581,12 @@ def _token_array(idx: Any) -> np.ndarray:
     return array.astype(np.int64, copy=False)
 
 
+def _require_positive_temperature(temperature: float) -> None:
+    """Sampling divides the logits by the temperature: 0 or less has no meaning (greedy is argmax)."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}; use greedy=True for argmax")
+
+
 # %% nbgrader={"grade": false, "grade_id": "gpt", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class GPT(Module):
     """A decoder-only transformer language model: token ids (B, T) -> next-token logits (B, T, vocab)."""
@@ -646,8 +652,7 @@ class GPT(Module):
                  rng: np.random.Generator | None = None) -> np.ndarray:
         """idx (B, T) -> (B, T + max_new_tokens): the prompt followed by the sampled tokens (section 9)."""
         ### BEGIN SOLUTION
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}; use greedy=True for argmax")
+        _require_positive_temperature(temperature)
         tokens = _token_array(idx).copy()
         was_training = self.training
         self.eval()
@@ -662,6 +667,29 @@ class GPT(Module):
             self.train(was_training)
         return tokens
         ### END SOLUTION
+
+    def attention_maps(self, idx: Any) -> list[np.ndarray]:
+        """The attention weights (B, n_head, T, T) of every block, from one forward pass on idx.
+
+        Given code: each block's attention is asked for its weights (`need_weights=True`) while
+        your own `forward` runs, then put back as it was."""
+        maps: list[np.ndarray] = []
+        for block in self.blocks:
+            attention = block.attn
+
+            def keep_weights(x: Tensor, attention: CausalSelfAttention = attention) -> Tensor:
+                out, weights = type(attention).forward(attention, x, need_weights=True)
+                maps.append(weights.data)
+                return out
+
+            attention.forward = keep_weights  # this instance only, for this one pass
+        try:
+            with no_grad():
+                self.forward(idx)
+        finally:
+            for block in self.blocks:
+                del block.attn.forward
+        return maps
 
 
 # %% [markdown]
@@ -706,6 +734,9 @@ class GPT(Module):
 #   cumulative probability exceeds `u` (inverse-CDF sampling). Divide the cumulative sum by
 #   its last entry so that it ends at exactly 1.0 and `u < 1` always finds a token; a token
 #   of probability 0 can never be chosen.
+#
+# A temperature of 0 or less is a ValueError in `next_token_probs`, `sample_next_token` and
+# `generate` alike: each starts with `_require_positive_temperature(temperature)`, given above.
 #
 # Every helper works on numpy arrays `(..., V)`, a row per sequence, without a Python loop
 # over rows. `GPT.generate` then loops over the new tokens: crop the context to the last
@@ -760,8 +791,7 @@ def next_token_probs(logits: np.ndarray, temperature: float = 1.0, top_k: int | 
                      top_p: float | None = None) -> np.ndarray:
     """The distribution sample_next_token draws from: softmax of tempered, filtered logits (float64)."""
     ### BEGIN SOLUTION
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}; use greedy=True for argmax")
+    _require_positive_temperature(temperature)
     z = np.asarray(logits, dtype=np.float64) / temperature
     if top_k is not None:
         z = top_k_filter(z, top_k)
@@ -776,8 +806,7 @@ def sample_next_token(logits: np.ndarray, temperature: float = 1.0, top_k: int |
                       rng: np.random.Generator | None = None) -> np.ndarray:
     """One token id per row of logits (B, V) -> (B,) int64: argmax if greedy, else a draw."""
     ### BEGIN SOLUTION
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}; use greedy=True for argmax")
+    _require_positive_temperature(temperature)
     logits = np.asarray(logits)
     if greedy:
         return logits.argmax(axis=-1).astype(np.int64)
