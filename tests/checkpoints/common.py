@@ -36,3 +36,24 @@ def blobs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     centers = np.array([[2.0, 0.0, 0.0, 1.0], [-1.0, 2.0, 0.0, -1.0], [-1.0, -2.0, 1.0, 0.0]])
     points = centers[labels] + rng.normal(0.0, 0.7, size=(n, 4))
     return points.astype(np.float32), labels.astype(np.int64)
+
+
+# -- predicates (judged on the trusted side, over values the student's code produced) ------------
+
+def identical(value, other) -> bool:
+    """Equal values of equal types, recursively through dicts, lists and tuples; arrays elementwise."""
+    if isinstance(value, dict) or isinstance(other, dict):
+        return (isinstance(value, dict) and isinstance(other, dict) and list(value) == list(other)
+                and all(identical(value[key], other[key]) for key in value))
+    if isinstance(value, (list, tuple)) or isinstance(other, (list, tuple)):
+        return (isinstance(value, (list, tuple)) and isinstance(other, (list, tuple)) and len(value) == len(other)
+                and all(identical(v, o) for v, o in zip(value, other)))
+    if isinstance(value, (np.ndarray, np.generic)) or isinstance(other, (np.ndarray, np.generic)):
+        return np.shape(value) == np.shape(other) and bool(np.array_equal(value, other))
+    return type(value) is type(other) and value == other
+
+
+def same_pair(pair) -> bool:
+    """The two recorded values are identical (a relation between two of the student's own values)."""
+    first, second = pair
+    return identical(first, second)

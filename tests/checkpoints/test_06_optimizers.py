@@ -28,6 +28,7 @@ import pytest
 import torch
 
 from grader.expect import expect_close, expect_equal, expect_raises, expect_that
+from tests.checkpoints.common import identical, same_pair
 from tinytorch.layers import Linear, Sequential
 from tinytorch.optimizers import SGD, Adam, AdamW, RMSprop
 from tinytorch.tensor import Tensor
@@ -128,25 +129,6 @@ def expect_near_torch(got, name, kwargs, call, hint, **run):
 
 
 # -- predicates, judged on the trusted side over the student's recorded values ------------------
-
-
-def identical(value, other) -> bool:
-    """Equal numbers of equal shapes, recursively through dicts, lists and tuples."""
-    if isinstance(value, dict) or isinstance(other, dict):
-        return (isinstance(value, dict) and isinstance(other, dict) and list(value) == list(other)
-                and all(identical(value[key], other[key]) for key in value))
-    if isinstance(value, (list, tuple)) or isinstance(other, (list, tuple)):
-        return (isinstance(value, (list, tuple)) and isinstance(other, (list, tuple)) and len(value) == len(other)
-                and all(identical(v, o) for v, o in zip(value, other)))
-    if isinstance(value, (np.ndarray, np.generic)) or isinstance(other, (np.ndarray, np.generic)):
-        return np.shape(value) == np.shape(other) and bool(np.array_equal(value, other))
-    return type(value) is type(other) and value == other
-
-
-def same_pair(pair) -> bool:
-    """The two recorded values are identical (a relation between two of the student's own values)."""
-    first, second = pair
-    return identical(first, second)
 
 
 # -- trajectories stay within 1e-10 of torch.optim ---------------------------------------------

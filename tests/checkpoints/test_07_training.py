@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from grader.expect import expect_close, expect_equal, expect_raises, expect_that
-from tests.checkpoints.common import blobs
+from tests.checkpoints.common import blobs, same_pair
 from tinytorch.training import (
     CosineWarmupSchedule,
     Trainer,
@@ -187,25 +187,6 @@ def _torch_clip(key, max_norm):
 
 
 # -- predicates, judged on the trusted side over the student's recorded values ------------------
-
-
-def identical(value, other) -> bool:
-    """Equal values of equal types, recursively through dicts, lists and tuples; arrays elementwise."""
-    if isinstance(value, dict) or isinstance(other, dict):
-        return (isinstance(value, dict) and isinstance(other, dict) and list(value) == list(other)
-                and all(identical(value[key], other[key]) for key in value))
-    if isinstance(value, (list, tuple)) or isinstance(other, (list, tuple)):
-        return (isinstance(value, (list, tuple)) and isinstance(other, (list, tuple)) and len(value) == len(other)
-                and all(identical(v, o) for v, o in zip(value, other)))
-    if isinstance(value, (np.ndarray, np.generic)) or isinstance(other, (np.ndarray, np.generic)):
-        return np.shape(value) == np.shape(other) and bool(np.array_equal(value, other))
-    return type(value) is type(other) and value == other
-
-
-def same_pair(pair) -> bool:
-    """The two recorded values are identical (a relation between two of the student's own values)."""
-    first, second = pair
-    return identical(first, second)
 
 
 def at_least(value, bound) -> bool:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from grader.expect import expect_close, expect_equal, expect_raises, expect_that
+from tests.checkpoints.common import same_pair
 from tests.checkpoints.test_06_optimizers import (
     CLASSES,
     describe,
@@ -18,7 +19,6 @@ from tests.checkpoints.test_06_optimizers import (
     expect_steps_leave_gradients,
     gradients,
     problem,
-    same_pair,
     tinytorch_run,
     torch_run,
 )

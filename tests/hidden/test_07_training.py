@@ -13,17 +13,16 @@ from types import SimpleNamespace
 import numpy as np
 
 from grader.expect import expect_close, expect_equal, expect_raises, expect_that
+from tests.checkpoints.common import blobs, same_pair
 from tests.checkpoints.test_07_training import (
     MASKS,
     Batches,
     batches_of,
-    blobs,
     hand_written,
     initial_weights,
     make_model,
     numpy_metrics,
     parameters_of,
-    same_pair,
 )
 from tinytorch.training import CosineWarmupSchedule, Trainer, accuracy, clip_grad_norm, load_state, save_state
 from tinytorch.losses import CrossEntropyLoss
