@@ -125,7 +125,7 @@ class Manifest:
     @property
     def student_dir(self) -> Path:
         """The folder of the student's files: $TITO_MODULES_DIR (as for the router), else modules/."""
-        return Path(os.environ.get("TITO_MODULES_DIR") or self.root / self.modules_dir)
+        return Path(os.environ.get("TITO_MODULES_DIR") or self.root / self.modules_dir).absolute()
 
     def student_path(self, module: Module) -> Path:
         return self.student_dir / module.file
@@ -146,7 +146,7 @@ class Manifest:
     @property
     def state_dir(self) -> Path:
         """Where tito keeps progress, backups, logs and milestone plots ($TITO_STATE_DIR or .tito/)."""
-        return Path(os.environ.get("TITO_STATE_DIR") or self.root / ".tito")
+        return Path(os.environ.get("TITO_STATE_DIR") or self.root / ".tito").absolute()
 
     def has_solutions(self) -> bool:
         """False in a student distribution, which ships no solutions."""

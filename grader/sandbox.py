@@ -156,8 +156,8 @@ def local_check_command(argv: list[str], writable: list[Path]) -> list[str]:
     """`tito check` with bwrap: the machine read-only but for /tmp and `writable`; no network."""
     command = [bwrap_path() or "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
                "--bind", "/tmp", "/tmp", "--unshare-all", "--die-with-parent", "--new-session"]
-    for folder in writable:
-        command += ["--bind", str(folder), str(folder)]
+    for folder in writable:  # bwrap needs absolute paths (TITO_STATE_DIR may be relative)
+        command += ["--bind", str(Path(folder).resolve()), str(Path(folder).resolve())]
     return [*command, "--", *argv]
 
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -11,6 +15,7 @@ import pytest
 
 from grader.checkpoint import SourceChoice, run_tests
 from grader.stubs import write_stubs
+from tests.grader.conftest import COURSE_ROOT
 
 LOOPING_ADD = "        while True:  # a student's endless loop\n            pass\n"
 
@@ -150,3 +155,17 @@ def test_reference_deps_grades_a_module_despite_a_broken_earlier_one(tito, finis
     assert helped.code == 0, helped.stdout[-3000:]
     assert "with the reference for the modules it builds on" in helped.stdout
     assert f"tests passed, score {points}/{points}" in helped.stdout
+
+
+def test_relative_state_and_module_folders_work_in_the_sandbox(finished_student, tmp_path):
+    """`make demo` passes TITO_STATE_DIR and TITO_MODULES_DIR as paths relative to the course."""
+    state = Path(".tito") / f"test-relative-{os.getpid()}-{time.monotonic_ns()}"  # inside the read-only root
+    env = dict(os.environ, COLUMNS="200", TITO_STATE_DIR=str(state),
+               TITO_MODULES_DIR=os.path.relpath(finished_student, COURSE_ROOT))
+    try:
+        done = subprocess.run([sys.executable, "-m", "grader.cli", "check", "02"], cwd=COURSE_ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        shutil.rmtree(COURSE_ROOT / state, ignore_errors=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "tests passed, score 6/6" in done.stdout
