@@ -50,7 +50,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -237,16 +237,27 @@ class Value:
 # stack: push `(node, False)`; when popping `(node, False)` for a node not yet visited, mark
 # it, push `(node, True)` and then its children; when popping `(node, True)`, all its
 # children are done, so append it.
+#
+# The search does not care what a node is, only how to reach its children, so it takes that
+# as a function: `depth_first_order(root, children)`. For a `Value` the children are
+# `node._children`; in part 2 the same search orders a graph of tensors, whose children are
+# the inputs of the operation that made them. Nodes are told apart by `id()`: two different
+# nodes may hold equal numbers.
 
 # %% nbgrader={"grade": false, "grade_id": "value-topological-order", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def _value_topological_order(self: Value) -> list[Value]:
-    """Every Value this one depends on (and itself, last), each once, children before parents."""
+def depth_first_order(root: Any, children: Callable[[Any], Iterable[Any]]) -> list[Any]:
+    """Every node reachable from root through `children` (and root, last), each once, children first."""
     # YOUR CODE HERE
     raise NotImplementedError()
 
 
 # %%
-Value.topological_order = _value_topological_order  # a method of Value, written in the cell above
+def _value_topological_order(self: Value) -> list[Value]:
+    """Every Value this one depends on (and itself, last), each once, children before parents."""
+    return depth_first_order(self, lambda node: node._children)
+
+
+Value.topological_order = _value_topological_order  # a method of Value
 
 # %% [markdown]
 # ## 1.4 Reverse mode: `backward()`
@@ -1070,10 +1081,10 @@ class BCEWithLogitsLossFn(LayerFunction):
 #    the gradients of `sum(g * y)`). Without `grad`, raise a RuntimeError, as PyTorch does
 #    ("grad can be implicitly created only for scalar outputs"). A tensor that does not
 #    require grad has no graph to walk: RuntimeError too.
-# 2. **The order.** `_graph_order(output)`: every tensor the output was computed from (and
-#    the output, last), children before parents: the depth-first post-order of section 1.3,
-#    with a tensor's children being `tensor._grad_fn.inputs` (a leaf has no `_grad_fn`).
-#    Iterative, so that a chain of 10,000 operations works.
+# 2. **The order.** `_graph_order(output)` (given): every tensor the output was computed from
+#    (and the output, last), children before parents: your `depth_first_order` of section
+#    1.3, with a tensor's children being `tensor._grad_fn.inputs` (a leaf has no `_grad_fn`).
+#    Iterative, so a chain of 10,000 operations works.
 # 3. **The walk.** Keep a dictionary from `id(tensor)` to its gradient so far, holding the
 #    seed at first. Go through the order backwards; for each tensor with a gradient:
 #    - if it has a `_grad_fn`, call `_grad_fn.backward(gradient)` and **add** each result to
@@ -1087,13 +1098,13 @@ class BCEWithLogitsLossFn(LayerFunction):
 # Only leaves get a `.grad`. The gradients of intermediate tensors exist during the walk,
 # then are dropped: a network's activations are many and their gradients are rarely wanted.
 
-# %% nbgrader={"grade": false, "grade_id": "tensor-backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %%
 def _graph_order(output: Tensor) -> list[Tensor]:
     """Every tensor `output` was computed from (and output, last), each once, inputs first."""
-    # YOUR CODE HERE
-    raise NotImplementedError()
+    return depth_first_order(output, lambda tensor: tensor._grad_fn.inputs if tensor._grad_fn is not None else ())
 
 
+# %% nbgrader={"grade": false, "grade_id": "tensor-backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def _tensor_backward(self: Tensor, grad: Any = None) -> None:
     """Accumulate d(self)/d(leaf) into `.grad` of every leaf with requires_grad (seed: `grad`)."""
     # YOUR CODE HERE

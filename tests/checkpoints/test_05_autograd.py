@@ -299,7 +299,7 @@ def value_edges(nodes) -> list[tuple[int, int]]:
 
 
 def test_value_topological_order():
-    """topological_order lists every node once, each after the nodes it was computed from"""
+    """topological_order (your depth_first_order) lists every node once, each after the nodes it was computed from"""
     out, nodes = _value_graph()
     order = out.topological_order()
     expect_that(positions_in(order, nodes), is_topological_order, value_edges(nodes), len(nodes), len(nodes) - 1,
@@ -850,7 +850,7 @@ def test_backward_walks_each_function_once():
     expect_equal([line.split(":")[0].strip() for line in describe_graph(y).splitlines() if line.strip()],
                  ["CountedIdentity", "Exp", "Mul", "Sum"],
                  call="describe_graph(y) for h = CountedIdentity(x), y = (h.exp() * h).sum()",
-                 hint="_graph_order lists every tensor once: skip a tensor already visited, even when it was "
+                 hint="depth_first_order lists every node once: skip a node already visited, even when it was "
                       "pushed twice, so a shared sub-graph is not walked once per path")
     y.backward()
     expect_equal(node.calls, 1, call="how often CountedIdentity.backward ran during y.backward(), y = (h.exp() * h).sum()",
