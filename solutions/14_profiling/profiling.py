@@ -444,10 +444,11 @@ if __name__ == "__main__":
 # %% nbgrader={"grade": false, "grade_id": "timer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def format_seconds(seconds: float) -> str:
     """1.5e-05 -> '15 us': three significant figures in s, ms, us or ns."""
+    rounded = float(f"{seconds:.3g}")  # round first, so 0.9996 s reads '1 s' and not '1e+03 ms'
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if abs(seconds) >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
+        if abs(rounded) >= scale:
+            return f"{rounded / scale:.3g} {unit}"
+    return f"{rounded / 1e-9:.3g} ns"
 
 
 @dataclass
