@@ -9,7 +9,7 @@ Trainer, reads MNIST's handwritten digits.
 
 from __future__ import annotations
 
-from harness import MilestoneRun
+from harness import MilestoneRun  # first: it sets the BLAS threads before numpy loads  # noqa: I001
 from mnist import confusion_matrix, load_mnist, plot_curves, predict, print_confusion, train_classifier
 from tinytorch.activations import ReLU
 from tinytorch.layers import Dropout, Linear, Sequential

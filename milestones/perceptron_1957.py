@@ -9,9 +9,10 @@ mistakes. Here the perceptron is your Linear layer, and the rule moves its weigh
 
 from __future__ import annotations
 
+from harness import MilestoneRun  # first: it sets the BLAS threads before numpy loads  # noqa: I001
+
 import numpy as np
 
-from harness import MilestoneRun
 from tinytorch.activations import Sigmoid
 from tinytorch.layers import Linear
 from tinytorch.losses import BCELoss

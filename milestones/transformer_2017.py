@@ -14,25 +14,19 @@ on the CPython documentation that ships with Python, and lets it write.
 
 from __future__ import annotations
 
-import os
 import time
 
-# The matrices here are small (64-96 wide): handing each product to a pool of BLAS threads
-# costs more than it saves, and on a busy two-core machine the waiting threads spin and make
-# a training step ten times slower. One thread, set before numpy loads its BLAS.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+from harness import MilestoneRun  # first: it sets the BLAS threads before numpy loads  # noqa: I001
 
-import numpy as np  # noqa: E402
-
-from harness import MilestoneRun  # noqa: E402
-import tinytorch.autograd  # noqa: E402,F401  (gives tensors their gradients)
-from tinytorch.autograd import no_grad  # noqa: E402
-from tinytorch.losses import CrossEntropyLoss  # noqa: E402
-from tinytorch.optimizers import AdamW  # noqa: E402
-from tinytorch.tensor import Tensor, manual_seed  # noqa: E402
-from tinytorch.tokenization import CharTokenizer  # noqa: E402
-from tinytorch.training import CosineWarmupSchedule, clip_grad_norm  # noqa: E402
-from tinytorch.transformers import GPT, GPTConfig  # noqa: E402
+import numpy as np
+import tinytorch.autograd  # noqa: F401  (gives tensors their gradients)
+from tinytorch.autograd import no_grad
+from tinytorch.losses import CrossEntropyLoss
+from tinytorch.optimizers import AdamW
+from tinytorch.tensor import Tensor, manual_seed
+from tinytorch.tokenization import CharTokenizer
+from tinytorch.training import CosineWarmupSchedule, clip_grad_norm
+from tinytorch.transformers import GPT, GPTConfig
 
 
 # ---------------------------------------------------------------- part one: reversal

@@ -11,9 +11,10 @@ autograd and your optimizer, getting all four.
 
 from __future__ import annotations
 
+from harness import MilestoneRun  # first: it sets the BLAS threads before numpy loads  # noqa: I001
+
 import numpy as np
 
-from harness import MilestoneRun
 import tinytorch.autograd  # noqa: F401  (gives tensors their gradients)
 from tinytorch.activations import Tanh
 from tinytorch.layers import Linear, Sequential

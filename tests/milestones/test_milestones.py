@@ -98,3 +98,20 @@ def test_a_module_that_stops_a_milestone_is_named_in_one_line(tmp_path):
     assert "error: module 03_layers stopped the milestone in Linear.__init__ (" in done.stdout
     assert "not written yet; `tito check 03` shows what is wrong" in done.stdout
     assert "Traceback" in (tmp_path / "milestones" / "perceptron" / "crash.log").read_text()
+
+
+def test_an_optional_fast_path_is_taken_only_when_its_module_is_ready(tmp_path, harness, monkeypatch):
+    """modules_ready(18): true on the reference or with TITO_REFERENCE covering 18 and what it builds on;
+    false for a student whose module 18 (or one it builds on) has not passed as the file is now."""
+    run = harness.MilestoneRun(MANIFEST, MANIFEST.find_milestone("cnn"), "smoke", {})
+    monkeypatch.setenv("TITO_SOURCE", "modules")
+    monkeypatch.delenv("TITO_REFERENCE", raising=False)
+    assert run.modules_ready(18) is False  # nothing checked in this fresh state folder
+    needed = [m.number for m in MANIFEST.dependencies(MANIFEST.module_by_number(18))] + [18]
+    monkeypatch.setenv("TITO_REFERENCE", ",".join(map(str, needed[1:])))  # all but the first
+    assert run.modules_ready(18) is False
+    monkeypatch.setenv("TITO_REFERENCE", ",".join(map(str, needed)))
+    assert run.modules_ready(18) is True
+    monkeypatch.delenv("TITO_REFERENCE")
+    monkeypatch.setenv("TITO_SOURCE", "solutions")
+    assert run.modules_ready(18) is True
