@@ -60,15 +60,7 @@ def main() -> None:
     run = MilestoneRun.start("cnn", story=__doc__)
     manual_seed(run.config["seed"])
     splits = load_mnist(run, flat=False)
-    model = build_lenet(tuple(run.config["channels"]), tuple(run.config["hidden"]))
-    if run.modules_ready(18):  # module 18 passed: the same LeNet on its fused, batch-last layers
-        from tinytorch.acceleration import accelerate
-
-        model = accelerate(model)
-        run.console.print("using module 18's fast layers (accelerate): the same parameters, about 2x faster steps")
-    else:
-        run.console.print("module 18 (acceleration) not passed yet: the plain layers of module 09 "
-                          "(after `tito check 18`, this milestone runs about twice as fast)")
+    model = run.fast(build_lenet(tuple(run.config["channels"]), tuple(run.config["hidden"])))
     run.console.print(f"model: {model.num_parameters():,} parameters; {len(splits['train'][0]):,} training images")
     history = train_classifier(run, model, splits)
 

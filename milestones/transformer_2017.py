@@ -74,8 +74,8 @@ def train_reversal(run: MilestoneRun) -> tuple[GPT, np.ndarray, float]:
     config = run.config["reversal"]
     length, digits = config["length"], config["digits"]
     rng = np.random.default_rng(run.config["seed"])
-    model = GPT(GPTConfig(vocab_size=digits + 1, block_size=2 * length, n_layer=config["n_layer"],
-                          n_head=config["n_head"], n_embd=config["n_embd"]))
+    model = run.fast(GPT(GPTConfig(vocab_size=digits + 1, block_size=2 * length, n_layer=config["n_layer"],
+                                   n_head=config["n_head"], n_embd=config["n_embd"])))
     run.console.print(f"reversal of {length} digits: GPT with {model.num_parameters():,} parameters")
     optimizer = AdamW(model.parameters(), lr=config["lr"], weight_decay=0.0)
     schedule = CosineWarmupSchedule(optimizer, config["lr"], config["warmup"], config["steps"])
@@ -154,8 +154,8 @@ def train_text(run: MilestoneRun) -> tuple[dict[str, float], list[float]]:
     run.console.print(f"\ncharacter GPT: {len(text):,} characters of CPython documentation, "
                       f"{tokenizer.vocab_size} distinct characters")
     rng = np.random.default_rng(run.config["seed"] + 1)
-    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=config["block_size"],
-                          n_layer=config["n_layer"], n_head=config["n_head"], n_embd=config["n_embd"]))
+    model = run.fast(GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=config["block_size"],
+                                   n_layer=config["n_layer"], n_head=config["n_head"], n_embd=config["n_embd"])))
     run.console.print(f"model: {model.num_parameters():,} parameters")
     optimizer = AdamW(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
     schedule = CosineWarmupSchedule(optimizer, config["lr"], config["warmup"], config["steps"])
