@@ -1,5 +1,5 @@
 """What several checkpoints (and the hidden checks) share: input strategies, the float64 torch
-oracle, short pictures of arrays for failure messages, a small data set.
+oracle, short pictures of arrays for failure messages, a small data set, tiktoken's table of ranks.
 
 Like every test file, this one runs in two places in `tito grade`: with the oracle, against the
 reference (the trusted run), and rewritten inside the sandbox, where `torch` is an inert
@@ -7,6 +7,8 @@ stand-in (grader/sandbox_view.py). So nothing here may compute an input from tor
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import torch
@@ -38,6 +40,14 @@ def blobs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return points.astype(np.float32), labels.astype(np.int64)
 
 
+def ranks_of(merges: dict[tuple[int, int], int]) -> dict[bytes, int]:
+    """{bytes: id} of the 256 bytes and every merge: the table tiktoken takes."""
+    vocab = {i: bytes([i]) for i in range(256)}
+    for (left, right), new_id in merges.items():
+        vocab[new_id] = vocab[left] + vocab[right]
+    return {token: i for i, token in vocab.items()}
+
+
 # -- predicates (judged on the trusted side, over values the student's code produced) ------------
 
 def identical(value, other) -> bool:
@@ -57,3 +67,12 @@ def same_pair(pair) -> bool:
     """The two recorded values are identical (a relation between two of the student's own values)."""
     first, second = pair
     return identical(first, second)
+
+
+def valid_submission(document, schema) -> bool:
+    """The document passes module 19's SUBMISSION_SCHEMA (jsonschema, draft 2020-12) and is strict JSON."""
+    import jsonschema  # only the trusted side validates
+
+    jsonschema.Draft202012Validator.check_schema(schema)
+    json.dumps(document, allow_nan=False)  # raises for numpy values, NaN, infinity
+    return jsonschema.Draft202012Validator(schema).is_valid(document)

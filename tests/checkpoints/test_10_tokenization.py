@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from pydoc_data.topics import topics
 
 from grader.expect import expect_equal, expect_raises, expect_that
+from tests.checkpoints.common import ranks_of
 from tinytorch.tokenization import (
     GPT2_SPLIT_PATTERN,
     GPT4_SPLIT_PATTERN,
@@ -106,14 +107,6 @@ def textbook_merges(text: str, vocab_size: int, pattern: str) -> dict[tuple[int,
         merges[pair] = new_id
         words = [merged(ids, pair, new_id) if pair[0] in ids else ids for ids in words]
     return merges
-
-
-def ranks_of(merges: dict[tuple[int, int], int]) -> dict[bytes, int]:
-    """{bytes: id} of the 256 bytes and every merge: the table tiktoken takes."""
-    vocab = {i: bytes([i]) for i in range(256)}
-    for (left, right), new_id in merges.items():
-        vocab[new_id] = vocab[left] + vocab[right]
-    return {token: i for i, token in vocab.items()}
 
 
 def replay_encode(text: str, merges: dict[tuple[int, int], int], pattern: str) -> list[int]:

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from grader.expect import expect_close, expect_equal, expect_raises, expect_that
-from tests.checkpoints.common import same_pair, show, torch64, values
+from tests.checkpoints.common import same_pair, show, torch64, valid_submission, values
 from tinytorch.benchmarking import (
     SUBMISSION_SCHEMA,
     Measurement,
@@ -163,15 +163,6 @@ def same_table(text, expected_rows) -> bool:
         return False
     rows, separators = table_rows(text)
     return rows == [list(row) for row in expected_rows] and separators == [1]
-
-
-def valid_submission(document, schema) -> bool:
-    """The document passes SUBMISSION_SCHEMA (jsonschema, draft 2020-12) and is strict JSON."""
-    import jsonschema  # only the trusted side validates
-
-    jsonschema.Draft202012Validator.check_schema(schema)
-    json.dumps(document, allow_nan=False)  # raises for numpy values, NaN, infinity
-    return jsonschema.Draft202012Validator(schema).is_valid(document)
 
 
 def utc_timestamp(text) -> bool:
