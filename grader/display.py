@@ -93,13 +93,24 @@ def print_status(console: Console, manifest: Manifest, progress: Progress) -> No
         console.print(f"\nnext: edit {manifest.modules_dir}/{next_module.file}, then [bold]tito check {next_module.id}[/bold]")
 
 
+def module_ranges(numbers) -> str:
+    """Module numbers as a student reads them: [1, 2, 3, 4, 5, 10] is "01-05, 10"."""
+    runs: list[list[int]] = []
+    for number in sorted(set(numbers)):
+        if runs and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    return ", ".join(f"{run[0]:02d}-{run[-1]:02d}" if len(run) > 1 else f"{run[0]:02d}" for run in runs)
+
+
 def print_milestone_list(console: Console, manifest: Manifest, progress: Progress) -> None:
     table = Table(box=None, pad_edge=False)
     for column in ("year", "id", "title", "requires", "state", ""):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "requires")
     for milestone in manifest.milestones:
         state, detail = milestone_line(manifest, progress, milestone)
-        requires = f"{milestone.requires[0]:02d}-{milestone.requires[-1]:02d}" if milestone.requires else ""
+        requires = module_ranges(milestone.requires)
         table.add_row(str(milestone.year or "—"), milestone.id, milestone.title, requires, state, detail)
     console.print(table)
 

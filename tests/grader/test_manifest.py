@@ -13,8 +13,8 @@ CURRICULUM_SLUGS = [
     "spatial", "tokenization", "embeddings", "attention", "transformers", "profiling",
     "quantization", "compression", "memoization", "acceleration", "benchmarking", "capstone",
 ]
-CURRICULUM_MILESTONES = {"perceptron": 1957, "xor": 1969, "mlp": 1986, "cnn": 1998,
-                         "transformer": 2017, "systems": 2018, "tinygpt": None}
+CURRICULUM_MILESTONES = [("perceptron", 1957), ("xor", 1969), ("microgpt", None), ("mlp", 1986), ("cnn", 1998),
+                         ("transformer", 2017), ("systems", 2018), ("tinygpt", None)]  # in the order students meet them
 
 
 def test_manifest_lists_the_twenty_modules_in_order(manifest):
@@ -25,8 +25,8 @@ def test_manifest_lists_the_twenty_modules_in_order(manifest):
         assert all(p < module.number for p in module.prerequisites), module.id
 
 
-def test_manifest_lists_the_seven_milestones(manifest):
-    assert {m.id: m.year for m in manifest.milestones} == CURRICULUM_MILESTONES
+def test_manifest_lists_the_eight_milestones_in_order(manifest):
+    assert [(m.id, m.year) for m in manifest.milestones] == CURRICULUM_MILESTONES
     numbers = {m.number for m in manifest.modules}
     for milestone in manifest.milestones:
         assert set(milestone.requires) <= numbers
@@ -62,6 +62,42 @@ def test_target_parsing_and_comparison():
     assert Target.parse("drop", "<=0.005").met_by(0.004)
     with pytest.raises(TitoError, match="must look like"):
         Target.parse("accuracy", "at least 0.98")
+
+
+def test_a_strict_target_below_zero_is_parsed_and_checked():
+    """microGPT's target: its validation loss minus the bigram model's must be negative."""
+    target = Target.parse("val_loss_gap_to_bigram", "< 0")
+    assert (target.op, target.value) == ("<", 0.0)
+    assert target.met_by(-0.05) and not target.met_by(0.0) and not target.met_by(0.01)
+    assert Target.parse("gap", "<-0.5").met_by(-0.6) and Target.parse("gap", "> 0").met_by(1e-9)
+
+
+def test_microgpt_needs_the_scalar_engine_and_the_tokenizer_with_what_they_build_on(manifest):
+    microgpt = manifest.find_milestone("microgpt")
+    needed = {5, 10} | {m.number for n in (5, 10) for m in manifest.dependencies(manifest.module_by_number(n))}
+    assert set(microgpt.requires) == needed == {1, 2, 3, 4, 5, 10}
+    assert microgpt.year is None and microgpt.available
+    # no `datasets`: without the names it runs on the documentation text and never counts as achieved
+    assert microgpt.datasets == ()
+    assert [str(t) for t in microgpt.targets] == ["val_loss_gap_to_bigram < 0"]
+
+
+@pytest.mark.parametrize("numbers, shown", [
+    ((1, 2, 3, 4, 5, 10), "01-05, 10"), ((1, 2, 3, 4), "01-04"), ((14,), "14"), ((1, 3), "01, 03"),
+    ((10, 1, 2), "01-02, 10"), ((), ""),
+])
+def test_display_of_required_modules_as_ranges(numbers, shown):
+    from grader.display import module_ranges
+
+    assert module_ranges(numbers) == shown
+
+
+def test_display_of_the_milestone_list_shows_a_broken_range_of_modules(tito):
+    listed = tito("milestone", "list")
+    assert listed.code == 0, listed.stderr
+    microgpt = next(line for line in listed.stdout.splitlines() if " microgpt " in line)
+    assert "01-05, 10" in microgpt and "needs 01 02 03 04 05 10" in microgpt
+    assert "01-13" in next(line for line in listed.stdout.splitlines() if " transformer " in line)
 
 
 def test_a_broken_manifest_is_a_one_line_error(tmp_path):

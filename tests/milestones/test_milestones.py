@@ -19,9 +19,9 @@ MANIFEST = load_manifest(COURSE_ROOT)
 AVAILABLE = [m for m in MANIFEST.milestones if m.available]
 
 
-def run_script(milestone, preset: str, state_dir: Path) -> subprocess.CompletedProcess:
+def run_script(milestone, preset: str, state_dir: Path, **extra_env: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "TITO_SOURCE": "solutions", "TITO_STATE_DIR": str(state_dir), "MPLBACKEND": "Agg",
-           "COLUMNS": "120"}
+           "COLUMNS": "120", **extra_env}
     return subprocess.run([sys.executable, str(MANIFEST.script_path(milestone)), "--preset", preset],
                           cwd=COURSE_ROOT, env=env, capture_output=True, text=True, timeout=600)
 
@@ -58,6 +58,21 @@ def test_perceptron_default_preset_achieves_the_milestone(tmp_path):
     assert recorded["achieved"] is True and recorded["metrics"]["accuracy"] == 1.0
 
 
+def test_microgpt_without_the_names_runs_on_the_documentation_text_and_says_so(tmp_path):
+    """No download: with an empty data cache the smoke run trains on the documentation's words,
+    says so, passes its smoke targets and records nothing as achieved."""
+    done = run_script(MANIFEST.find_milestone("microgpt"), "smoke", tmp_path / "state",
+                      TITO_DATA=str(tmp_path / "empty-cache"))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    output = " ".join(done.stdout.split())  # rich wraps long lines
+    assert "data set 'names' is not fetched: using CPython's documentation text instead" in output
+    assert "`tito data fetch names` for the real run" in output
+    assert "4,192 parameters" in output
+    assert "passed on substitute data (`tito data fetch names` to achieve it)" in output
+    recorded = json.loads((tmp_path / "state" / "progress.json").read_text())["milestones"]["microgpt"]
+    assert recorded["achieved"] is False and recorded["metrics"]["val_loss_gap_to_bigram"] < 1.0
+
+
 @pytest.fixture
 def harness(tmp_path, monkeypatch):
     """The milestone harness module, recording into a scratch state folder."""
@@ -85,6 +100,19 @@ def test_a_smoke_run_never_erases_an_achieved_result(tmp_path, harness):
         harness.MilestoneRun(MANIFEST, perceptron, "smoke", {}).finish({"accuracy": 0.5})
     recorded = json.loads((tmp_path / "progress.json").read_text())["milestones"]["perceptron"]
     assert recorded["achieved"] is True and recorded["preset"] == "default"
+
+
+def test_a_default_run_on_substitute_text_never_achieves_the_milestone(tmp_path, harness, monkeypatch):
+    """microGPT's default preset meeting its target on the documentation text, the names not fetched."""
+    monkeypatch.setenv("TITO_DATA", str(tmp_path / "empty-cache"))
+    run = harness.MilestoneRun(MANIFEST, MANIFEST.find_milestone("microgpt"), "default", {})
+    text, fetched = run.text_dataset("names")
+    assert not fetched and len(text) > 100_000
+    with pytest.raises(SystemExit) as exited:
+        run.finish({"val_loss_gap_to_bigram": -0.1})
+    assert exited.value.code == 0  # the target is met...
+    recorded = json.loads((tmp_path / "progress.json").read_text())["milestones"]["microgpt"]
+    assert recorded["achieved"] is False  # ...but not on the census names
 
 
 def test_a_module_that_stops_a_milestone_is_named_in_one_line(tmp_path):
