@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine:
-#   make demo   set up, then play a student who finished the available modules and run the
-#               milestones that need no download (1957 perceptron, 1969 XOR, smoke runs of
-#               microGPT and 2017)
+#   make demo   set up, then play a student who finished the modules and run the milestones
+#               that need no download (1957 perceptron, 1969 XOR, smoke runs of 2017, microGPT
+#               and TinyGPT)
 #   make test   set up if needed, then run the whole test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -37,10 +37,12 @@ demo: setup
 	@echo "== the 1957 perceptron and the 1969 XOR are unlocked: run them =="
 	$(DEMO_TITO) milestone run perceptron
 	$(DEMO_TITO) milestone run xor
+	@echo "== a taste of the 2017 transformer (smoke preset; the default run takes ~6 min) =="
+	$(DEMO_TITO) milestone run transformer --preset smoke
 	@echo "== microGPT, a GPT made of scalar Values (smoke preset; on the documentation's words unless the names are fetched) =="
 	$(DEMO_TITO) milestone run microgpt --preset smoke
-	@echo "== a taste of the 2017 transformer (smoke preset; the default run takes ~7 min) =="
-	$(DEMO_TITO) milestone run transformer --preset smoke
+	@echo "== TinyGPT beside PyTorch (smoke preset; on the documentation text unless Shakespeare is fetched) =="
+	$(DEMO_TITO) milestone run tinygpt --preset smoke
 	@echo "== where the student stands now =="
 	$(DEMO_TITO) status
 

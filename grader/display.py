@@ -49,8 +49,12 @@ def milestone_line(manifest: Manifest, progress: Progress, milestone: Milestone)
         return "[green]★ achieved[/green]", ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items() if k in targets)
     if is_unlocked(manifest, progress, milestone):
         detail = f"tito milestone run {milestone.id}"
-        if result and result.preset == "smoke" and all(t.met_by(result.metrics.get(t.metric, float("nan")))
-                                                       for t in milestone.smoke_targets):
+        met = result and all(t.met_by(result.metrics.get(t.metric, float("nan")))
+                             for t in milestone.targets_for(result.preset))
+        if met and result.substitute_data:
+            detail = (f"passed on the documentation text; the real run needs `tito data fetch "
+                      f"{result.substitute_data}`, then: {detail}")
+        elif met and result.preset == "smoke":
             detail = f"smoke run passed; the default run achieves it: {detail}"
         elif result:
             detail = f"last run ({result.preset}) missed its target; {detail}"

@@ -47,6 +47,7 @@ class MilestoneResult:
     achieved: bool
     ran_at: str
     plots: list[str] = field(default_factory=list)
+    substitute_data: str | None = None  # the data set the run did without (it used the documentation text)
 
 
 @dataclass

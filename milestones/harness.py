@@ -213,7 +213,7 @@ class MilestoneRun:
                 if not (previous and previous.achieved and not achieved):
                     progress.milestones[self.milestone.id] = MilestoneResult(
                         preset=self.preset, metrics={k: float(v) for k, v in metrics.items()},
-                        achieved=achieved, ran_at=now(), plots=self.plots)
+                        achieved=achieved, ran_at=now(), plots=self.plots, substitute_data=self.substitute_data)
         if all_met:
             verdict = ("achieved" if achieved else
                        f"passed on substitute data (`tito data fetch {self.substitute_data}` to achieve it)"

@@ -41,6 +41,20 @@ def finished_student(tmp_path: Path, manifest: Manifest, monkeypatch: pytest.Mon
     return folder
 
 
+@pytest.fixture
+def course_without_module_20(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Manifest:
+    """The course as it was while module 20 was being written: a copy of tito.toml that marks it
+    not yet available, which tito reads through $TITO_ROOT."""
+    text = (COURSE_ROOT / "tito.toml").read_text()
+    capstone = text.index('slug = "capstone"')
+    flag = text.index("available = true", capstone)
+    root = tmp_path / "course"
+    root.mkdir()
+    (root / "tito.toml").write_text(text[:flag] + "available = false" + text[flag + len("available = true"):])
+    monkeypatch.setenv("TITO_ROOT", str(root))
+    return load_manifest(root)
+
+
 @dataclass
 class Result:
     code: int

@@ -34,8 +34,8 @@ def test_cli_bad_module_id_is_one_line_without_traceback(tito):
     assert len(lines) == 1 and lines[0].startswith("error: unknown module 'lyers'"), result.stderr
 
 
-def test_cli_unavailable_module_is_a_clear_error(tito, manifest):
-    unavailable = next(m for m in manifest.modules if not m.available)
+def test_cli_unavailable_module_is_a_clear_error(tito, course_without_module_20):
+    unavailable = next(m for m in course_without_module_20.modules if not m.available)
     result = tito("check", unavailable.id)
     assert result.code == 2
     assert "not available yet" in result.stderr and "Traceback" not in result.stderr

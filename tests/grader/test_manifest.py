@@ -82,6 +82,13 @@ def test_microgpt_needs_the_scalar_engine_and_the_tokenizer_with_what_they_build
     assert [str(t) for t in microgpt.targets] == ["val_loss_gap_to_bigram < 0"]
 
 
+def test_tinygpt_needs_every_module_and_holds_to_nanogpt_and_pytorch(manifest):
+    tinygpt = manifest.find_milestone("tinygpt")
+    assert tinygpt.requires == tuple(m.number for m in manifest.modules) and tinygpt.available
+    assert tinygpt.datasets == ()  # like microgpt: runs without Shakespeare, never achieved then
+    assert sorted(str(t) for t in tinygpt.targets) == ["val_loss <= 1.88", "val_loss_gap_to_pytorch <= 0.05"]
+
+
 @pytest.mark.parametrize("numbers, shown", [
     ((1, 2, 3, 4, 5, 10), "01-05, 10"), ((1, 2, 3, 4), "01-04"), ((14,), "14"), ((1, 3), "01, 03"),
     ((10, 1, 2), "01-02, 10"), ((), ""),

@@ -51,6 +51,6 @@ def test_an_unpaired_newer_notebook_is_named_in_one_line(tito, finished_student)
             "checked: `tito notebook 02` pairs them") in " ".join(checked.stdout.split())
 
 
-def test_notebook_for_a_module_not_yet_available_is_one_line(tito):
+def test_notebook_for_a_module_not_yet_available_is_one_line(tito, course_without_module_20):
     made = tito("notebook", "20")
     assert made.code == 2 and "module 20 is not available yet" in made.stderr and "Traceback" not in made.stderr

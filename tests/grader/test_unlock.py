@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from grader.checkpoint import CheckpointRun
@@ -46,8 +48,9 @@ def test_newly_unlocked_names_only_the_milestones_a_check_completed(manifest):
 
 def test_an_unavailable_milestone_never_unlocks(manifest):
     tinygpt = manifest.find_milestone("tinygpt")
-    assert not tinygpt.available
-    assert not is_unlocked(manifest, progress_with(list(range(1, 21))), tinygpt)
+    everything = progress_with(list(range(1, 21)))
+    assert is_unlocked(manifest, everything, tinygpt)
+    assert not is_unlocked(manifest, everything, dataclasses.replace(tinygpt, available=False))
 
 
 def test_a_file_edited_since_it_passed_locks_the_milestone_again(manifest):
@@ -117,3 +120,20 @@ def test_status_tells_a_passed_smoke_run_from_a_missed_target(manifest):
     progress.milestones["xor"] = MilestoneResult("default", {"mlp_accuracy": 0.75, "single_layer_accuracy": 0.5},
                                                  achieved=False, ran_at=now())
     assert "missed its target" in milestone_line(manifest, progress, xor)[1]
+
+
+def test_status_says_a_run_on_the_documentation_text_needs_the_real_data(manifest):
+    """A run that met its targets on the stand-in text is neither achieved nor a missed target:
+    status says which data set the real run needs."""
+    from grader.display import milestone_line
+    from grader.progress import MilestoneResult
+
+    microgpt = manifest.find_milestone("microgpt")
+    progress = progress_with(list(microgpt.requires))
+    for preset, metrics in [("smoke", {"loss_drop": 1.0, "val_loss_gap_to_bigram": 0.5}),
+                            ("default", {"val_loss_gap_to_bigram": -0.1})]:
+        progress.milestones["microgpt"] = MilestoneResult(preset, metrics, achieved=False, ran_at=now(),
+                                                          substitute_data="names")
+        detail = milestone_line(manifest, progress, microgpt)[1]
+        assert "passed on the documentation text" in detail and "`tito data fetch names`" in detail, preset
+        assert "missed" not in detail and "the default run achieves it" not in detail
